@@ -1,0 +1,173 @@
+"""CIFAR-10 from three sources, split once, kept on the training device as uint8.
+
+    load_arrays(cfg.data)   official batches (torchvision, md5-checked) | train/test.npz | synthetic
+    make_splits(...)        stratified, seeded validation split and optional training subset
+    Split                   uint8 NCHW images + int64 labels on the device; batches() slices them
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cifar_sweep.augment import augment
+from cifar_sweep.config import UserError
+
+NUM_CLASSES = 10
+IMAGE_SHAPE = (32, 32, 3)
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+
+Arrays = tuple[np.ndarray, np.ndarray]  # x (N, 32, 32, 3) uint8, y (N,) int64
+
+
+# ---------------------------------------------------------------- sources
+
+def check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> Arrays:
+    if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
+        raise UserError(f"{where}: x has dtype {x.dtype} and shape {x.shape}; "
+                        "expected uint8 images of shape (N, 32, 32, 3)")
+    if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+        raise UserError(f"{where}: y has dtype {y.dtype} and shape {y.shape}; "
+                        f"expected {len(x)} integer labels")
+    if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
+        raise UserError(f"{where}: labels span [{y.min()}, {y.max()}]; expected 0..{NUM_CLASSES - 1}")
+    return x, y.astype(np.int64)
+
+
+def read_npz(path: Path) -> Arrays:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "x" not in f or "y" not in f:
+                raise UserError(f"data.dir: {path} has arrays {sorted(f.files)}; expected 'x' and 'y'")
+            x, y = f["x"], f["y"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"data.dir: {path} is not a readable .npz file ({e}); "
+                        "re-copy it or point data.dir elsewhere") from None
+    return check_arrays(x, y, f"data.dir: {path}")
+
+
+def read_official(root: Path, train: bool, download: bool) -> Arrays:
+    from torchvision.datasets import CIFAR10  # md5-checks every batch before unpickling it
+
+    try:
+        ds = CIFAR10(str(root), train=train, download=download)
+    except RuntimeError as e:
+        raise UserError(f"data.dir={str(root)!r}: cifar-10-batches-py is missing or corrupt ({e}); "
+                        "delete it and set data.download=true") from None
+    return check_arrays(np.asarray(ds.data), np.asarray(ds.targets), f"data.dir: {root}")
+
+
+def synthetic_arrays(n: int, seed: int) -> Arrays:
+    """Class-conditional images a small net can learn: each class has its own colour and
+    grating (frequency, orientation); each image its own phase, contrast and pixel noise."""
+    protos = np.random.default_rng(12345)
+    colors = protos.uniform(0.15, 0.85, (NUM_CLASSES, 3))
+    angles = protos.permutation(NUM_CLASSES) * np.pi / NUM_CLASSES
+    freqs = 1.5 + protos.permutation(NUM_CLASSES) % 4
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(n) % NUM_CLASSES)
+    yy, xx = np.mgrid[0:32, 0:32] / 32.0
+    along = xx[None] * np.cos(angles[y])[:, None, None] + yy[None] * np.sin(angles[y])[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+    grating = np.sin(2 * np.pi * freqs[y][:, None, None] * along + phase)
+    contrast = rng.uniform(0.15, 0.35, (n, 1, 1))
+    img = colors[y][:, None, None, :] + (contrast * grating)[..., None] + rng.normal(0, 0.08, (n, 32, 32, 3))
+    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8), y.astype(np.int64)
+
+
+def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
+    """(train, test) arrays from the configured source."""
+    if data_cfg.source == "synthetic":
+        return (synthetic_arrays(data_cfg.train_size, seed=1),
+                synthetic_arrays(data_cfg.test_size, seed=2))
+    root = Path(data_cfg.dir)
+    if (root / "train.npz").is_file() and (root / "test.npz").is_file():
+        return read_npz(root / "train.npz"), read_npz(root / "test.npz")
+    if (root / "cifar-10-batches-py").is_dir() or data_cfg.download:
+        return read_official(root, True, data_cfg.download), read_official(root, False, data_cfg.download)
+    raise UserError(f"data.dir={str(root)!r}: no CIFAR-10 there (expected train.npz + test.npz or "
+                    "cifar-10-batches-py/); point data.dir or CIFAR10_DIR at it, or set data.download=true")
+
+
+# ---------------------------------------------------------------- split
+
+def stratified_split(y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (chosen, rest): `size` samples with class proportions kept, chosen at random."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    rank = np.empty(len(y))
+    for c in np.unique(y):
+        members = perm[y[perm] == c]
+        rank[members] = np.arange(len(members)) / len(members)
+    order = np.lexsort((rng.random(len(y)), rank))
+    return np.sort(order[:size]), np.sort(order[size:])
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # (N, 3, 32, 32) uint8 on the device
+    y: torch.Tensor  # (N,) int64 on the device
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Batches in a fresh random order when a generator is given, else in order.
+        A trailing batch of one image is dropped (BatchNorm cannot train on it)."""
+        n = len(self)
+        order = (torch.randperm(n, device=self.y.device, generator=generator) if generator is not None
+                 else torch.arange(n, device=self.y.device))
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            if generator is not None and len(idx) < 2:
+                break
+            yield self.x[idx], self.y[idx]
+
+
+def to_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> Split:
+    images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    return Split(images.to(device), torch.from_numpy(y).to(device))
+
+
+def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
+    """train / val / test on the device, after checking the sizes the user asked for."""
+    (x, y), (x_test, y_test) = load_arrays(data_cfg)
+    if not 0 < data_cfg.val_size < len(y):
+        raise UserError(f"data.val_size={data_cfg.val_size}: must be in (0, {len(y)}), "
+                        f"the number of training images")
+    val_idx, train_idx = stratified_split(y, data_cfg.val_size, data_cfg.split_seed)
+    if data_cfg.train_subset is not None:
+        if data_cfg.train_subset > len(train_idx):
+            raise UserError(f"data.train_subset={data_cfg.train_subset}: must be at most {len(train_idx)} "
+                            f"(training images left after data.val_size={data_cfg.val_size})")
+        keep, _ = stratified_split(y[train_idx], data_cfg.train_subset, data_cfg.split_seed + 1)
+        train_idx = train_idx[keep]
+    if data_cfg.batch_size > len(train_idx):
+        raise UserError(f"data.batch_size={data_cfg.batch_size}: must be at most the {len(train_idx)} "
+                        "training images")
+    return {"train": to_device(x[train_idx], y[train_idx], device),
+            "val": to_device(x[val_idx], y[val_idx], device),
+            "test": to_device(x_test, y_test, device)}
+
+
+# ---------------------------------------------------------------- model input
+
+class Inputs:
+    """uint8 batch -> float, augmented (training only), normalised; all on the batch's device."""
+
+    def __init__(self, aug, device: torch.device, channels_last: bool) -> None:
+        self.aug = aug
+        self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        images = x.float().div_(255)
+        if generator is not None:
+            images = augment(images, self.aug, generator)
+        return ((images - self.mean) / self.std).contiguous(memory_format=self.memory_format)

@@ -1,0 +1,48 @@
+"""Train one configuration of the study; the returned number is what a sweeper optimises.
+
+    python run.py                                   the study's final recipe
+    python run.py optimizer=rmsprop trainer.epochs=20
+    python run.py -m +experiment=optimizers seed=0,1,2
+"""
+
+import logging
+import math
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from cifar_sweep import TRUSTED_TARGETS, records
+from cifar_sweep.config import UserError, quote_numeric_choices, validate
+from cifar_sweep.train import train
+
+log = logging.getLogger("run")
+
+
+@hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
+def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        validate(cfg)
+        summary = train(cfg, run_dir)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        summary = {"status": "failed", "error": str(e)}
+        if records.read_summary(run_dir) is None:  # never overwrite an earlier run's result
+            records.write_summary(run_dir, summary)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            sys.exit(2)
+    if summary["status"] != "completed":
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            sys.exit(1)
+        return math.nan  # the Optuna sweeper records NaN as a failed trial and carries on
+    return float(summary[cfg.objective])
+
+
+if __name__ == "__main__":
+    sys.argv = quote_numeric_choices(sys.argv)
+    main()

@@ -1,0 +1,87 @@
+"""run.py as a user types it: overrides, and one clear line for every user mistake."""
+
+import numpy as np
+import pytest
+import yaml
+
+from cifar_sweep.data import synthetic_arrays
+from conftest import FAST, read_json, run_cli
+
+
+def test_run_with_overrides_writes_the_run_directory(tmp_path):
+    result = run_cli([*FAST, "trainer.epochs=1", "optimizer=rmsprop", "batch_size=32", "model=vgg11",
+                      f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr
+    cfg = yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())
+    assert cfg["optimizer"]["_target_"] == "torch.optim.RMSprop"
+    assert cfg["data"]["batch_size"] == 32 and cfg["model"]["name"] == "vgg11"
+    assert read_json(tmp_path / "summary.json")["status"] == "completed"
+    assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+def corrupt_npz(folder):
+    folder.mkdir()
+    (folder / "train.npz").write_bytes(b"PK\x03\x04 truncated")
+    (folder / "test.npz").write_bytes(b"PK\x03\x04 truncated")
+    return folder
+
+
+def misshaped_npz(folder):
+    folder.mkdir()
+    x, y = synthetic_arrays(100, seed=0)
+    np.savez(folder / "train.npz", x=x[:, :16], y=y)
+    np.savez(folder / "test.npz", x=x, y=y)
+    return folder
+
+
+# (overrides, a word the message must contain); {tmp} is this test's directory
+MISTAKES = [
+    (["optimizer.lr=-1"], "optimizer.lr=-1"),
+    (["optimizer.lr=0"], "optimizer.lr=0"),
+    (["data.batch_size=0"], "data.batch_size=0"),
+    (["trainer.epochs=0"], "trainer.epochs=0"),
+    (["model.width=0.001"], "model.width=0.001"),
+    (["data.val_size=2000"], "data.val_size=2000"),
+    (["data.train_subset=999999"], "data.train_subset=999999"),
+    (["data=cifar10", "data.dir={tmp}/absent"], "data.download=true"),
+    (["data=cifar10", "data.dir={corrupt}"], "not a readable .npz"),
+    (["data=cifar10", "data.dir={misshaped}"], "(N, 32, 32, 3)"),
+    (["trainer.device=cuda"] if not __import__("torch").cuda.is_available() else ["trainer.device=tpu"],
+     "trainer.device="),
+]
+
+
+@pytest.mark.parametrize("overrides,expected", MISTAKES, ids=[" ".join(m[0]) for m in MISTAKES])
+def test_user_mistake_is_one_line_exit_2_and_no_success(tmp_path, overrides, expected):
+    paths = {"tmp": tmp_path, "corrupt": tmp_path / "corrupt", "misshaped": tmp_path / "misshaped"}
+    if "{corrupt}" in " ".join(overrides):
+        corrupt_npz(paths["corrupt"])
+    if "{misshaped}" in " ".join(overrides):
+        misshaped_npz(paths["misshaped"])
+    run_dir = tmp_path / "run"
+    result = run_cli([*FAST, *[o.format(**paths) for o in overrides], f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert read_json(run_dir / "summary.json")["status"] == "failed"
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("optimizer=lbfgs", "Available options in 'optimizer'"),
+    ("batch_size=100", "Available options in 'batch_size'"),
+    ("trainer.typo=1", "Key 'typo' is not in struct"),
+])
+def test_unknown_option_or_key_is_named_without_traceback(tmp_path, override, expected):
+    result = run_cli([*FAST, override, f"hydra.run.dir={tmp_path}"])
+    assert result.returncode != 0
+    assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_bad_resume_does_not_touch_an_earlier_result(tmp_path):
+    assert run_cli([*FAST, "trainer.epochs=1", f"hydra.run.dir={tmp_path}"]).returncode == 0
+    before = (tmp_path / "summary.json").read_text()
+    result = run_cli([*FAST, "trainer.resume=true", "optimizer.lr=-1", f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 2
+    assert (tmp_path / "summary.json").read_text() == before

@@ -1,0 +1,104 @@
+"""Composition of every config option, the defaults, and validation of user values."""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from cifar_sweep.config import UserError, quote_numeric_choices, validate
+from conftest import CONF, compose_cfg
+
+GROUPS = ["model", "optimizer", "scheduler", "batch_size", "regularization", "data", "trainer",
+          "experiment", "hparams_search"]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
+
+
+def test_required_options_exist():
+    have = {g: {o for gg, o in OPTIONS if gg == g} for g in GROUPS}
+    assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19"}
+    assert have["optimizer"] == {"adam", "adamw", "rmsprop", "sgd"}
+    assert have["scheduler"] == {"cosine", "step", "multistep", "exponential", "plateau", "onecycle", "none"}
+    assert have["batch_size"] == {"16", "32", "64", "128", "256"}
+    assert have["regularization"] == {"none", "weight_decay", "augmentation", "dropout",
+                                      "weight_decay_augmentation"}
+    assert have["data"] == {"cifar10", "synthetic"}
+
+
+@pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_and_validates(group, option):
+    cfg = compose_cfg([f"{group}='{option}'", "data.dir=somewhere"])
+    OmegaConf.resolve(cfg)  # every interpolation resolves
+    if group != "hparams_search":  # searches are checked per trial, not as one config
+        validate(cfg)
+    if group == "batch_size":
+        assert cfg.data.batch_size == int(option)
+    if group == "model":
+        assert cfg.model.name == option
+
+
+def test_defaults_are_the_final_recipe():
+    cfg = compose_cfg()
+    assert cfg.model.name == "vgg16" and cfg.model.width == 1.0
+    assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 1e-3
+    assert cfg.optimizer.weight_decay == 5e-5
+    assert cfg.scheduler._target_.endswith("CosineAnnealingLR") and cfg.scheduler.T_max == 50
+    assert cfg.data.batch_size == 64 and cfg.trainer.epochs == 50
+    assert cfg.augment.flip == 0.5 and cfg.augment.rotation > 0 and cfg.augment.translate > 0
+    assert cfg.objective == "best_val_acc"
+
+
+def test_cosine_t_max_follows_epochs():
+    assert compose_cfg(["trainer.epochs=7"]).scheduler.T_max == 7
+
+
+def test_regularization_options_set_what_they_name():
+    none = compose_cfg(["regularization=none"])
+    assert none.optimizer.weight_decay == 0 and none.model.dropout == 0 and none.augment.flip == 0
+    assert compose_cfg(["regularization=dropout"]).model.dropout > 0
+    aug = compose_cfg(["regularization=augmentation"])
+    assert aug.optimizer.weight_decay == 0 and aug.augment.rotation > 0
+    # a group choice does not undo an explicit override
+    assert compose_cfg(["regularization=weight_decay", "optimizer.weight_decay=1e-3"]).optimizer.weight_decay == 1e-3
+    assert compose_cfg(["optimizer=sgd"]).optimizer.weight_decay == 5e-5
+
+
+BAD_VALUES = [
+    ("optimizer.lr=-1", "optimizer.lr"),
+    ("optimizer.lr=0", "optimizer.lr"),
+    ("optimizer.lr=abc", "optimizer.lr"),
+    ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
+    ("data.batch_size=0", "data.batch_size"),
+    ("data.batch_size=2.5", "data.batch_size"),
+    ("trainer.epochs=0", "trainer.epochs"),
+    ("trainer.epochs=-3", "trainer.epochs"),
+    ("model.width=0", "model.width"),
+    ("model.width=0.01", "model.width"),
+    ("model.dropout=1.0", "model.dropout"),
+    ("model.name=resnet", "model.name"),
+    ("data.val_size=0", "data.val_size"),
+    ("data.train_subset=-5", "data.train_subset"),
+    ("trainer.device=tpu", "trainer.device"),
+    ("trainer.precision=fp8", "trainer.precision"),
+    ("augment.flip=1.5", "augment.flip"),
+    ("augment.scale=1.0", "augment.scale"),
+    ("augment.crop_padding=2.5", "augment.crop_padding"),
+    ("objective=loss", "objective"),
+    ("seed=-1", "seed"),
+]
+
+
+@pytest.mark.parametrize("override,key", BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
+def test_bad_values_name_key_value_and_what_is_allowed(override, key):
+    cfg = compose_cfg([override])
+    with pytest.raises(UserError) as err:
+        validate(cfg)
+    message = str(err.value)
+    assert message.startswith(f"{key}=") and "\n" not in message
+    assert override.split("=", 1)[1] in message
+    assert "must" in message or "use" in message
+
+
+def test_numeric_group_choices_are_quoted_for_hydra():
+    argv = ["run.py", "batch_size=128", "-m", "batch_size=16,32", "data.batch_size=7", "seed=1,2"]
+    assert quote_numeric_choices(argv) == ["run.py", "batch_size='128'", "-m", "batch_size='16','32'",
+                                           "data.batch_size=7", "seed=1,2"]

@@ -1,0 +1,96 @@
+"""The three sources, the stratified split and the on-device batches; bad files fail clearly."""
+
+import numpy as np
+import pytest
+import torch
+
+from cifar_sweep.config import UserError
+from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
+from conftest import ROOT, compose_cfg
+
+
+def save_npz(folder, n_train=300, n_test=100, **override):
+    x, y = synthetic_arrays(n_train, seed=1)
+    xt, yt = synthetic_arrays(n_test, seed=2)
+    np.savez(folder / "train.npz", x=override.get("x", x), y=override.get("y", y))
+    np.savez(folder / "test.npz", x=xt, y=yt)
+
+
+def test_stratified_split_keeps_class_proportions_and_is_seeded():
+    y = np.repeat(np.arange(10), [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000])
+    val, rest = stratified_split(y, 550, seed=0)
+    assert len(val) == 550 and len(rest) == len(y) - 550 and not set(val) & set(rest)
+    counts = np.bincount(y[val], minlength=10)
+    assert np.abs(counts - np.arange(1, 11) * 10).max() <= 1
+    assert np.array_equal(val, stratified_split(y, 550, seed=0)[0])
+    assert not np.array_equal(val, stratified_split(y, 550, seed=1)[0])
+
+
+def test_synthetic_data_is_class_conditional():
+    x, y = synthetic_arrays(1000, seed=1)
+    assert x.dtype == np.uint8 and x.shape == (1000, 32, 32, 3) and set(y) == set(range(10))
+    means = np.stack([x[y == c].reshape(-1, 3).mean(0) for c in range(10)])
+    spread = np.abs(means[:, None] - means[None]).max(-1)
+    assert spread[~np.eye(10, dtype=bool)].min() > 5  # classes differ in colour
+
+
+def test_npz_arrays_are_read_and_split_on_device(tmp_path):
+    save_npz(tmp_path)
+    cfg = compose_cfg([f"data.dir={tmp_path}", "data.val_size=50", "data.train_subset=100"])
+    splits = make_splits(cfg.data, torch.device("cpu"))
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [100, 50, 100]
+    assert splits["train"].x.dtype == torch.uint8 and splits["train"].x.shape[1:] == (3, 32, 32)
+    assert splits["train"].y.dtype == torch.int64
+
+
+def test_shared_arrays_load_when_present():
+    real = ROOT.parent / "shared" / "data" / "cifar10"
+    if not (real / "test.npz").is_file():
+        pytest.skip("the real CIFAR-10 arrays are not beside this checkout")
+    x, y = read_npz(real / "test.npz")
+    assert x.shape == (10000, 32, 32, 3) and np.bincount(y).tolist() == [1000] * 10
+
+
+def test_batches_cover_the_split_once_in_random_order():
+    split = Split(torch.zeros(10, 3, 32, 32, dtype=torch.uint8), torch.arange(10))
+    seen = torch.cat([y for _, y in split.batches(3, torch.Generator().manual_seed(0))])
+    assert len(seen) == 9 and len(set(seen.tolist())) == 9  # no repeats; trailing batch of one dropped
+    assert seen.tolist() != sorted(seen.tolist())
+    assert torch.cat([y for _, y in split.batches(4)]).tolist() == list(range(10))
+
+
+BAD_FILES = {
+    "truncated": lambda d: (d / "train.npz").write_bytes((d / "train.npz").read_bytes()[:1000]),
+    "not_npz": lambda d: (d / "train.npz").write_text("hello"),
+    "wrong_shape": lambda d: save_npz(d, x=np.zeros((300, 28, 28, 3), np.uint8)),
+    "wrong_dtype": lambda d: save_npz(d, x=np.zeros((300, 32, 32, 3), np.float32)),
+    "labels_out_of_range": lambda d: save_npz(d, y=np.full(300, 12)),
+    "label_count_mismatch": lambda d: save_npz(d, y=np.zeros(10, np.int64)),
+}
+
+
+@pytest.mark.parametrize("fault", BAD_FILES)
+def test_bad_npz_is_one_clear_user_error(tmp_path, fault):
+    save_npz(tmp_path)
+    BAD_FILES[fault](tmp_path)
+    cfg = compose_cfg([f"data.dir={tmp_path}"])
+    with pytest.raises(UserError) as err:
+        load_arrays(cfg.data)
+    assert "data.dir" in str(err.value) and "train.npz" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_dir_without_download_says_how_to_fix(tmp_path):
+    cfg = compose_cfg([f"data.dir={tmp_path / 'nope'}"])
+    with pytest.raises(UserError, match="data.download=true"):
+        load_arrays(cfg.data)
+
+
+def test_corrupt_official_batches_are_refused_before_unpickling(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                 "test_batch", "batches.meta"]:
+        (folder / name).write_bytes(b"not the real file")
+    cfg = compose_cfg([f"data.dir={tmp_path}"])
+    with pytest.raises(UserError, match="missing or corrupt"):
+        load_arrays(cfg.data)

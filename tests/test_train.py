@@ -1,0 +1,86 @@
+"""Training runs on synthetic data: learning, the files a run leaves, resume, divergence."""
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from cifar_sweep.records import METRICS_FIELDS, load_checkpoint
+from cifar_sweep.train import train
+from conftest import FAST, ROOT, read_json, run_cli
+
+
+def read_metrics(run_dir):
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cfg):
+    summary = train(fast_cfg(), tmp_path)
+    assert summary == read_json(tmp_path / "summary.json")
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 2
+    assert summary["test_acc"] > 0.5 and summary["best_val_acc"] > 0.5  # chance is 0.1
+    assert summary["best_epoch"] in (1, 2) and summary["params"] == 232_274
+    assert summary["device"] == "cpu" and summary["wall_seconds"] > 0
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == ",".join(METRICS_FIELDS)
+    rows = read_metrics(tmp_path)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    for r in rows:
+        assert 0 <= float(r["train_acc"]) <= 1 and 0 <= float(r["val_acc"]) <= 1
+        assert float(r["train_loss"]) > 0 and float(r["lr"]) > 0 and float(r["images_per_second"]) > 0
+    assert float(rows[1]["lr"]) < float(rows[0]["lr"])  # cosine decays
+    assert summary["final_val_acc"] == float(rows[-1]["val_acc"])
+    for name in ("last.pt", "best.pt"):
+        ckpt = load_checkpoint(tmp_path / "checkpoints" / name, torch.device("cpu"))  # weights_only
+        assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= ckpt.keys()
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))["epoch"] == 2
+
+
+@pytest.mark.parametrize("scheduler", ["onecycle", "plateau", "step", "none"])
+def test_every_scheduler_kind_trains(tmp_path, fast_cfg, scheduler):
+    summary = train(fast_cfg(f"scheduler={scheduler}", "trainer.epochs=1", "data.train_size=600",
+                             "data.val_size=100"), tmp_path)
+    assert summary["status"] == "completed"
+
+
+def test_diverging_run_stops_and_is_recorded_as_failed(tmp_path):
+    result = run_cli([*FAST, "optimizer=sgd", "optimizer.lr=1e12", "regularization=none",
+                      f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 1, result.stderr
+    summary = read_json(tmp_path / "summary.json")
+    assert summary["status"] == "failed" and summary["error"].startswith("diverged")
+    assert summary["epochs_completed"] == 0 and "test_acc" not in summary
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
+    args = [*FAST, "trainer.epochs=4", "trainer.deterministic=true", "trainer.threads=1",
+            "data.train_size=3000", "regularization=weight_decay_augmentation", "model.dropout=0.2"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert run_cli([*args, f"hydra.run.dir={straight}"]).returncode == 0
+
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args, f"hydra.run.dir={killed}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (
+            (killed / "metrics.csv").is_file() and len(read_metrics(killed)) >= 2):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-way through epoch 3
+    proc.wait()
+    assert not (killed / "summary.json").exists(), "the run finished before it could be killed"
+
+    resumed = run_cli([*args, "trainer.resume=true", f"hydra.run.dir={killed}"])
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = read_metrics(straight), read_metrics(killed)
+    assert [r["epoch"] for r in b] == ["1", "2", "3", "4"]  # each epoch exactly once
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+        assert [r[key] for r in a] == [r[key] for r in b], key
+    sa, sb = read_json(straight / "summary.json"), read_json(killed / "summary.json")
+    assert sa["test_acc"] == sb["test_acc"] and sa["best_val_acc"] == sb["best_val_acc"]
+    assert math.isclose(sa["test_loss"], sb["test_loss"], rel_tol=1e-9)
