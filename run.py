@@ -7,6 +7,7 @@
 
 import logging
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -22,13 +23,20 @@ from cifar_sweep.train import train
 log = logging.getLogger("run")
 
 
+def parallel_jobs(hydra_cfg) -> int:
+    """How many jobs the launcher runs at once on this machine (joblib's n_jobs; -1 = one per core)."""
+    n = hydra_cfg.launcher.get("n_jobs", 1) if hydra_cfg.mode == RunMode.MULTIRUN else 1
+    return max(1, (os.cpu_count() or 1) + 1 + n if n < 0 else n)
+
+
 @hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         validate(cfg)
-        summary = train(cfg, run_dir)
+        job_num = hydra_cfg.job.get("num") or 0
+        summary = train(cfg, run_dir, job_num, parallel_jobs(hydra_cfg))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         summary = {"status": "failed", "error": str(e)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,10 +37,11 @@ class Diverged(Exception):
 
 # ---------------------------------------------------------------- set-up
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, job_num: int = 0) -> torch.device:
+    """The configured device; on a machine with several GPUs, job N of a sweep takes GPU N mod count."""
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", job_num % torch.cuda.device_count())
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
         return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
     available = {"cpu": True, "cuda": torch.cuda.is_available(),
@@ -50,10 +52,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def setup_torch(cfg) -> None:
+def setup_torch(cfg, parallel_jobs: int = 1) -> None:
+    """Seed, threads and determinism. Trials packed on one machine split its cores between them."""
     torch.manual_seed(cfg.seed)
-    if cfg.trainer.threads is not None:
-        torch.set_num_threads(cfg.trainer.threads)
+    threads = cfg.trainer.threads or (max(1, (os.cpu_count() or 1) // parallel_jobs) if parallel_jobs > 1 else None)
+    if threads is not None:
+        torch.set_num_threads(threads)
     if cfg.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -211,11 +215,12 @@ def build_run(cfg, device: torch.device) -> Run:
                Inputs(cfg.augment, device, channels_last), generator, autocast, device)
 
 
-def train(cfg, run_dir: Path) -> dict:
-    """Train per `cfg`, writing records into run_dir; returns the summary."""
+def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1) -> dict:
+    """Train per `cfg`, writing records into run_dir; returns the summary.
+    job_num and parallel_jobs place one job of a sweep on the machine (GPU index, CPU threads)."""
     start = time.perf_counter()
-    setup_torch(cfg)
-    device = resolve_device(cfg.trainer.device)
+    setup_torch(cfg, parallel_jobs)
+    device = resolve_device(cfg.trainer.device, job_num)
     run = build_run(cfg, device)
     ckpt_dir = run_dir / "checkpoints"
     metrics = records.MetricsLog(run_dir)

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 # small and fast: narrow VGG on generated data, no progress bars
 FAST = ["data=synthetic", "model.width=0.125", "trainer.epochs=2", "trainer.progress_bar=false"]
+# smaller still, for sweeps of many jobs
+TINY = [*FAST, "data.train_size=400", "data.val_size=100", "data.test_size=100"]
 
 
 def compose_cfg(overrides: list[str] = ()):
@@ -22,10 +24,12 @@ def compose_cfg(overrides: list[str] = ()):
         return compose(config_name="config", overrides=list(overrides))
 
 
-def run_cli(args: list[str], timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """python run.py ARGS from the repository root, as a user would type it."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=full_env,
+def run_cli(args: list[str], timeout: float = 600, env: dict | None = None, cwd: Path = ROOT,
+            module: str | None = None) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` (or `python -m MODULE ARGS`) in `cwd`, as a user would type it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})}
+    command = ["-m", module] if module else [str(ROOT / "run.py")]
+    return subprocess.run([sys.executable, *command, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 

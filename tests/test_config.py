@@ -26,7 +26,8 @@ def test_required_options_exist():
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group, option):
-    cfg = compose_cfg([f"{group}='{option}'", "data.dir=somewhere"])
+    prefix = "+" if group == "experiment" else ""  # experiments are appended: +experiment=NAME
+    cfg = compose_cfg([f"{prefix}{group}='{option}'", "data.dir=somewhere"])
     OmegaConf.resolve(cfg)  # every interpolation resolves
     if group != "hparams_search":  # searches are checked per trial, not as one config
         validate(cfg)
@@ -102,3 +103,27 @@ def test_numeric_group_choices_are_quoted_for_hydra():
     argv = ["run.py", "batch_size=128", "-m", "batch_size=16,32", "data.batch_size=7", "seed=1,2"]
     assert quote_numeric_choices(argv) == ["run.py", "batch_size='128'", "-m", "batch_size='16','32'",
                                            "data.batch_size=7", "seed=1,2"]
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_cell_of_every_comparison_grid_composes_and_validates(name):
+    """Expand the grid's hydra.sweeper.params as the basic sweeper does; each cell must be valid."""
+    import itertools
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with initialize_config_dir(config_dir=str(CONF)):
+        params = compose("config", [f"+experiment={name}"], return_hydra_config=True).hydra.sweeper.params or {}
+        parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+        axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in parsed]
+        cells = list(itertools.product(*axes))
+        for cell in cells:
+            cfg = compose("config", [f"+experiment={name}", "data.dir=somewhere", *cell])
+            validate(cfg)
+    expected = {"overfitting": 3, "regularization": 15, "optimizers": 3, "schedulers": 4, "batch_sizes": 4,
+                "final": 1}
+    assert len(cells) == expected[name]

@@ -1,0 +1,180 @@
+"""A sweep directory -> one row per job -> tables and plots, written into the sweep directory.
+
+    python -m cifar_sweep.collect multirun/optimizers/2026-11-28_10-00-00
+    cifar-sweep-collect multirun/vgg16_tpe            # every invocation of an Optuna study
+
+    from cifar_sweep.collect import collect
+    jobs = collect("multirun/optimizers/...")         # pandas DataFrame, one row per job
+
+Reads each job directory (any folder below SWEEP_DIR holding .hydra/overrides.yaml): its
+overrides, summary.json and metrics.csv. A job without summary.json (still running, or killed)
+is `incomplete`, never dropped; its numbers come from the epochs it finished. Writes
+results.csv, results.md, summary.md and plots/*.png. Never imports the training code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from cifar_sweep.stats import compare_cells
+
+RESULT_COLUMNS = ["status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_seconds"]
+CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc"]
+
+
+class CollectError(Exception):
+    """SWEEP_DIR is not something collect can read."""
+
+
+# ---------------------------------------------------------------- reading
+
+def find_job_dirs(sweep_dir: Path) -> list[Path]:
+    return sorted(p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml"))
+
+
+def parse_overrides(job_dir: Path) -> dict[str, str]:
+    lines = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
+    pairs = (line.split("=", 1) for line in lines if "=" in line)
+    return {key.lstrip("+~"): value.strip("'\"") for key, value in pairs}
+
+
+def job_number(job_dir: Path) -> int | None:
+    try:
+        return int(yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return int(job_dir.name) if job_dir.name.isdigit() else None
+
+
+def read_curves(job_dir: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(job_dir / "metrics.csv")
+        return frame[CURVE_COLUMNS].apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
+    except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in CURVE_COLUMNS})
+
+
+def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
+    """The job's status and numbers: summary.json if there is one, else what metrics.csv shows."""
+    path = job_dir / "summary.json"
+    if path.is_file():
+        try:
+            summary = json.loads(path.read_text())
+            return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
+        except (OSError, ValueError) as e:
+            return {"status": "unreadable", "error": f"summary.json: {e}".splitlines()[0]}
+    val = curves["val_acc"]
+    return {"status": "incomplete", "best_val_acc": val.max() if len(val) else None,
+            "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
+
+
+def numeric_if_possible(column: pd.Series) -> pd.Series:
+    try:
+        return pd.to_numeric(column)
+    except (ValueError, TypeError):
+        return column
+
+
+def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(jobs, curves, swept keys). jobs: one row per job; curves: one row per job and epoch."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise CollectError(f"{sweep_dir}: no such directory; pass a sweep directory such as "
+                           "multirun/optimizers/<date_time>")
+    job_dirs = find_job_dirs(sweep_dir)
+    if not job_dirs:
+        raise CollectError(f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
+                           "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>")
+    rows, curves = [], []
+    for job_dir in job_dirs:
+        job_curves = read_curves(job_dir)
+        overrides = parse_overrides(job_dir)
+        rows.append({"job": job_number(job_dir), "dir": str(job_dir.relative_to(sweep_dir)),
+                     **overrides, **read_result(job_dir, job_curves)})
+        curves.append(job_curves.assign(dir=rows[-1]["dir"]))
+    jobs = pd.DataFrame(rows)
+    override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *RESULT_COLUMNS)]
+    for key in override_keys:
+        jobs[key] = numeric_if_possible(jobs[key])
+    swept = [k for k in override_keys if jobs[k].nunique(dropna=False) > 1]
+    fixed = [k for k in override_keys if k not in swept]
+    jobs = jobs[["job", *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
+    return jobs, pd.concat(curves, ignore_index=True), swept
+
+
+def collect(sweep_dir: str | Path) -> pd.DataFrame:
+    """One row per job of the sweep: job number, swept keys, status and results."""
+    return read_sweep(sweep_dir)[0]
+
+
+# ---------------------------------------------------------------- writing
+
+def cell_keys(swept: list[str]) -> list[str]:
+    """Grouping keys for the comparison: every swept key but the seed (seeds are folded)."""
+    return [k for k in swept if k != "seed"]
+
+
+def results_markdown(jobs: pd.DataFrame, swept: list[str]) -> str:
+    shown = jobs[["job", *swept, *RESULT_COLUMNS]]
+    fixed = {k: jobs[k].iloc[0] for k in jobs.columns if k not in shown.columns and k not in ("error", "dir")}
+    lines = ["# Results", "", f"{len(jobs)} jobs: " + ", ".join(
+        f"{n} {s}" for s, n in jobs["status"].value_counts().items()), ""]
+    if fixed:
+        lines += ["Fixed overrides: " + " ".join(f"`{k}={v}`" for k, v in fixed.items()), ""]
+    lines += [shown.to_markdown(index=False, floatfmt=".4f"), ""]
+    failed = jobs[jobs["error"].notna()]
+    if len(failed):
+        lines += ["## Errors", ""] + [f"- job {r.job}: {r.error}" for r in failed.itertuples()] + [""]
+    return "\n".join(lines)
+
+
+def summary_markdown(table: pd.DataFrame, metric: str) -> str:
+    return "\n".join([
+        f"# Summary: {metric} per cell (seeds folded)", "",
+        "mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
+        "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
+        "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell.", "",
+        table.to_markdown(index=False, floatfmt=".4f"), ""])
+
+
+def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],
+                  metric: str) -> pd.DataFrame:
+    from cifar_sweep import plots  # matplotlib only when writing
+
+    jobs.to_csv(sweep_dir / "results.csv", index=False)
+    (sweep_dir / "results.md").write_text(results_markdown(jobs, swept))
+    table = compare_cells(jobs, cell_keys(swept), metric)
+    (sweep_dir / "summary.md").write_text(summary_markdown(table, metric))
+    plots.write_all(sweep_dir / "plots", jobs, curves, cell_keys(swept), table, metric)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cifar-sweep-collect", description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. multirun/optimizers/<time>")
+    parser.add_argument("--metric", default="best_val_acc", choices=["best_val_acc", "final_val_acc", "test_acc"],
+                        help="the number compared across cells (default: best_val_acc)")
+    args = parser.parse_args(argv)
+    try:
+        jobs, curves, swept = read_sweep(args.sweep_dir)
+        table = write_outputs(args.sweep_dir, jobs, curves, swept, args.metric)
+    except CollectError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})",
+              file=sys.stderr)
+        return 2
+    print(results_markdown(jobs, swept))
+    print(summary_markdown(table, args.metric))
+    print(f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

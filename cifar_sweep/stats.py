@@ -1,0 +1,57 @@
+"""Statistics over seeds: is a difference between two cells of a comparison real?"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ALPHA = 0.05
+
+
+def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided t-interval for the mean; NaN when fewer than two values."""
+    n = len(values)
+    if n < 2:
+        return math.nan, math.nan
+    half = stats.t.ppf((1 + level) / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    return values.mean() - half, values.mean() + half
+
+
+def welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Welch's t-test p-value for equal means; NaN when either side has fewer than two values."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    if a.std() == 0 and b.std() == 0:
+        return 1.0 if a.mean() == b.mean() else 0.0
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+    """One row per cell (combination of `keys`): n completed runs, runs not completed, mean, std,
+    95 % CI of `metric`, mean test accuracy, Welch's p against the best cell and a mark."""
+    jobs = jobs.assign(_all="all") if not keys else jobs
+    keys = keys or ["_all"]
+    rows = []
+    for cell, group in jobs.groupby(keys, dropna=False, sort=True):
+        done = group[group["status"] == "completed"]
+        values = pd.to_numeric(done[metric], errors="coerce").dropna().to_numpy(float)
+        low, high = confidence_interval(values)
+        rows.append({**dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))),
+                     "n": len(values), "not_completed": len(group) - len(done),
+                     "mean": values.mean() if len(values) else math.nan,
+                     "std": values.std(ddof=1) if len(values) > 1 else math.nan,
+                     "ci95_low": low, "ci95_high": high,
+                     "test_acc": pd.to_numeric(done["test_acc"], errors="coerce").mean(),
+                     "_values": values})
+    table = pd.DataFrame(rows)
+    best = table["mean"].idxmax() if table["mean"].notna().any() else None
+    p_values, marks = [], []
+    for i, row in table.iterrows():
+        p = math.nan if best is None or i == best else welch_p(table.at[best, "_values"], row["_values"])
+        p_values.append(p)
+        marks.append("best" if i == best else "?" if math.isnan(p) else "≈ best" if p >= ALPHA else "")
+    table = table.assign(p_vs_best=p_values, mark=marks).drop(columns="_values")
+    return table.drop(columns="_all") if "_all" in table else table

@@ -1,0 +1,107 @@
+"""Real Hydra multiruns in subprocesses on synthetic data: a comparison grid with a failing cell,
+joblib, an Optuna study that continues, and collect on what they wrote."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+import pytest
+
+from cifar_sweep.collect import collect, read_sweep
+from conftest import TINY, read_json, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The optimizers grid x 2 seeds x a learning rate that is valid or not: 12 jobs, 6 failing."""
+    sweep = tmp_path_factory.mktemp("grid") / "sweep"
+    result = run_cli(["-m", "+experiment=optimizers", *TINY, "seed=0,1", "optimizer.lr=0.01,-1",
+                      f"hydra.sweep.dir={sweep}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return sweep
+
+
+def test_grid_runs_every_job(grid):
+    summaries = [read_json(p) for p in sorted(grid.glob("*/summary.json"))]
+    assert len(summaries) == 12
+    assert sum(s["status"] == "completed" for s in summaries) == 6
+
+
+def test_collect_rows_equal_the_per_run_summaries(grid):
+    jobs = collect(grid)
+    assert len(jobs) == 12 and sorted(jobs["job"]) == list(range(12))
+    assert {"optimizer", "seed", "optimizer.lr"} <= set(jobs.columns)
+    assert set(jobs["optimizer"]) == {"adam", "rmsprop", "sgd"}
+    for row in jobs.itertuples():
+        summary = read_json(grid / row.dir / "summary.json")
+        assert row.status == summary["status"]
+        for key in ("best_val_acc", "test_acc", "epochs_completed"):
+            expected = summary.get(key)
+            actual = getattr(row, key)
+            assert (expected is None and pd.isna(actual)) or math.isclose(actual, expected), key
+
+
+def test_failed_jobs_are_shown_as_failed_with_the_reason(grid):
+    jobs = collect(grid)
+    failed = jobs[jobs["optimizer.lr"] == -1]
+    assert len(failed) == 6 and set(failed["status"]) == {"failed"}
+    assert failed["error"].str.contains("optimizer.lr=-1").all()
+    assert set(jobs[jobs["optimizer.lr"] == 0.01]["status"]) == {"completed"}
+
+
+def test_collect_cli_writes_tables_and_plots(grid):
+    result = run_cli([str(grid)], module="cifar_sweep.collect")
+    assert result.returncode == 0, result.stderr
+    results = pd.read_csv(grid / "results.csv")
+    assert len(results) == 12
+    summary = (grid / "summary.md").read_text()
+    assert "| adam" in summary and "best" in summary
+    for name in ("loss_curves.png", "val_acc.png", "summary.png"):
+        data = (grid / "plots" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
+
+
+def test_collect_keeps_killed_and_corrupt_jobs(grid, tmp_path):
+    import shutil
+    copy = tmp_path / "sweep"
+    shutil.copytree(grid, copy)
+    killed = collect(copy).query("status == 'completed'").iloc[0]["dir"]
+    (copy / killed / "summary.json").unlink()              # as if killed after its last epoch
+    corrupt = collect(copy).query("status == 'completed'").iloc[0]["dir"]
+    (copy / corrupt / "summary.json").write_text("{not json")
+    jobs, _, _ = read_sweep(copy)
+    assert len(jobs) == 12
+    row = jobs.set_index("dir").loc[killed]
+    assert row["status"] == "incomplete" and row["epochs_completed"] == 2 and row["best_val_acc"] > 0
+    assert jobs.set_index("dir").loc[corrupt]["status"] == "unreadable"
+
+
+def test_joblib_runs_two_jobs_in_parallel(tmp_path):
+    result = run_cli(["-m", *TINY, "optimizer=adam,sgd", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                      f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    jobs = collect(tmp_path)
+    assert sorted(jobs["optimizer"]) == ["adam", "sgd"] and set(jobs["status"]) == {"completed"}
+
+
+def test_optuna_search_continues_in_its_sqlite_study(tmp_path):
+    command = ["-m", "hparams_search=vgg16_tpe", *TINY, "trainer.epochs=1", "hydra.sweeper.n_trials=4"]
+    for _ in range(2):  # the same command twice, from the same directory
+        result = run_cli(command, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+    storage = f"sqlite:///{tmp_path}/multirun/vgg16_tpe/optuna.db"
+    study = optuna.load_study(study_name="vgg16_tpe", storage=storage)
+    assert len(study.trials) == 8
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 8  # no trial repeated
+    invocations = sorted(p for p in (tmp_path / "multirun" / "vgg16_tpe").iterdir() if p.is_dir())
+    assert len(invocations) == 2 and all((p / "optimization_results.yaml").is_file() for p in invocations)
+    jobs = collect(tmp_path / "multirun" / "vgg16_tpe")
+    assert len(jobs) == 8 and {"optimizer", "optimizer.lr", "model.dropout"} <= set(jobs.columns)
+    best = max(t.value for t in study.trials)
+    assert math.isclose(jobs["best_val_acc"].max(), best)
