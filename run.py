@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import optuna
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -19,6 +20,7 @@ from omegaconf import DictConfig
 from cifar_sweep import TRUSTED_TARGETS, records
 from cifar_sweep.config import UserError, quote_numeric_choices, validate
 from cifar_sweep.train import train
+from cifar_sweep.trial import TrialLink
 
 log = logging.getLogger("run")
 
@@ -30,13 +32,15 @@ def parallel_jobs(hydra_cfg) -> int:
 
 
 @hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | optuna.TrialPruned:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    trial = None
     try:
         validate(cfg)
+        trial = TrialLink.from_job(cfg, hydra_cfg)
         job_num = hydra_cfg.job.get("num") or 0
-        summary = train(cfg, run_dir, job_num, parallel_jobs(hydra_cfg))
+        summary = train(cfg, run_dir, job_num, parallel_jobs(hydra_cfg), trial and trial.report)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         summary = {"status": "failed", "error": str(e)}
@@ -44,6 +48,11 @@ def main(cfg: DictConfig) -> float:
             records.write_summary(run_dir, summary)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             sys.exit(2)
+    finally:
+        if trial is not None:
+            trial.close()
+    if summary["status"] == "pruned":  # an outcome, not an error: returned for the sweeper to record
+        return optuna.TrialPruned(summary["error"])
     if summary["status"] != "completed":
         if hydra_cfg.mode != RunMode.MULTIRUN:
             sys.exit(1)

@@ -2,16 +2,61 @@
 
 from __future__ import annotations
 
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from cifar_sweep.storage import SQLITE, mask_password
 
-class PrepareStorage(Callback):
-    """Create the folder of an SQLite Optuna storage before the sweeper opens it."""
+OPEN_ATTEMPTS = 4
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit 2: a user mistake, not a crash (Hydra lets SystemExit through)."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def check_writable(key: str, directory: str) -> None:
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        fail(f"{key}={directory!r}: cannot write there ({e.strerror}); choose a writable directory")
+
+
+def check_storage(url: str) -> None:
+    """Open the Optuna storage once, so a bad URL or a dead server is one line, not a traceback."""
+    import optuna
+
+    if url.startswith(SQLITE):
+        check_writable("hydra.sweeper.storage", str(Path(url[len(SQLITE):]).parent))
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            optuna.storages.RDBStorage(url)
+            return
+        except Exception as e:  # SQLAlchemy, driver and URL errors alike
+            error = e
+            # workers started together on a new database race to create Optuna's tables: try again
+            time.sleep(0.5 * (attempt + 1))
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    fail(f"hydra.sweeper.storage={mask_password(url)!r}: cannot open it ({reason}); check the URL "
+         "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials")
+
+
+class Preflight(Callback):
+    """Before Hydra writes anything: the output directory is writable and an Optuna storage opens."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        check_writable("hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
         storage = config.hydra.sweeper.get("storage")
-        if isinstance(storage, str) and storage.startswith("sqlite:///"):
-            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(storage, str):
+            check_storage(storage)

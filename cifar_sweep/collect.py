@@ -21,11 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from omegaconf import OmegaConf
 
 from cifar_sweep.stats import compare_cells
+from cifar_sweep.storage import absolute_sqlite, mask_password, open_storage
 
 RESULT_COLUMNS = ["status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_seconds"]
 CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc"]
+TRIAL_COLUMNS = ["trial", "trial_state"]  # Optuna sweeps by the optuna_pruning sweeper
 
 
 class CollectError(Exception):
@@ -73,6 +76,19 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
             "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
 
 
+def trial_of(job_dir: Path, trial_id: str, storages: dict) -> dict:
+    """The Optuna trial number and state of a job launched by the optuna_pruning sweeper."""
+    try:
+        hydra_cfg = OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
+        url = absolute_sqlite(str(hydra_cfg.sweeper.storage), hydra_cfg.runtime.cwd)
+        if url not in storages:
+            storages[url] = open_storage(url)
+        trial = storages[url].get_trial(int(trial_id)) if storages[url] is not None else None
+    except Exception as e:  # an unreachable database or a broken file must not stop the table
+        return {"trial_state": f"unknown ({type(e).__name__})"}
+    return {"trial": trial.number, "trial_state": trial.state.name} if trial else {}
+
+
 def numeric_if_possible(column: pd.Series) -> pd.Series:
     try:
         return pd.to_numeric(column)
@@ -90,20 +106,23 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     if not job_dirs:
         raise CollectError(f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
                            "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>")
-    rows, curves = [], []
+    rows, curves, storages = [], [], {}
     for job_dir in job_dirs:
         job_curves = read_curves(job_dir)
-        overrides = parse_overrides(job_dir)
+        overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
+        trial_id = overrides.pop("optuna_trial_id", None)
         rows.append({"job": job_number(job_dir), "dir": str(job_dir.relative_to(sweep_dir)),
-                     **overrides, **read_result(job_dir, job_curves)})
+                     **overrides, **(trial_of(job_dir, trial_id, storages) if trial_id else {}),
+                     **read_result(job_dir, job_curves)})
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
     jobs = pd.DataFrame(rows)
-    override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *RESULT_COLUMNS)]
+    override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *TRIAL_COLUMNS, *RESULT_COLUMNS)]
     for key in override_keys:
         jobs[key] = numeric_if_possible(jobs[key])
     swept = [k for k in override_keys if jobs[k].nunique(dropna=False) > 1]
     fixed = [k for k in override_keys if k not in swept]
-    jobs = jobs[["job", *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
+    trial_columns = [c for c in TRIAL_COLUMNS if c in jobs.columns]
+    jobs = jobs[["job", *trial_columns, *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
     return jobs, pd.concat(curves, ignore_index=True), swept
 
 
@@ -120,13 +139,13 @@ def cell_keys(swept: list[str]) -> list[str]:
 
 
 def results_markdown(jobs: pd.DataFrame, swept: list[str]) -> str:
-    shown = jobs[["job", *swept, *RESULT_COLUMNS]]
+    shown = jobs[["job", *[c for c in TRIAL_COLUMNS if c in jobs.columns], *swept, *RESULT_COLUMNS]]
     fixed = {k: jobs[k].iloc[0] for k in jobs.columns if k not in shown.columns and k not in ("error", "dir")}
     lines = ["# Results", "", f"{len(jobs)} jobs: " + ", ".join(
         f"{n} {s}" for s, n in jobs["status"].value_counts().items()), ""]
     if fixed:
         lines += ["Fixed overrides: " + " ".join(f"`{k}={v}`" for k, v in fixed.items()), ""]
-    lines += [shown.to_markdown(index=False, floatfmt=".4f"), ""]
+    lines += [shown.to_markdown(index=False, floatfmt=".4g"), ""]
     failed = jobs[jobs["error"].notna()]
     if len(failed):
         lines += ["## Errors", ""] + [f"- job {r.job}: {r.error}" for r in failed.itertuples()] + [""]
@@ -139,7 +158,7 @@ def summary_markdown(table: pd.DataFrame, metric: str) -> str:
         "mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
         "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
         "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell.", "",
-        table.to_markdown(index=False, floatfmt=".4f"), ""])
+        table.to_markdown(index=False, floatfmt=".4g"), ""])
 
 
 def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],

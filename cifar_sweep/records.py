@@ -17,20 +17,24 @@ from typing import Any
 
 import torch
 
+from cifar_sweep.config import UserError
+
 METRICS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
                   "images_per_second")
 
 
 def atomic_write(path: Path, write) -> None:
     """Call write(file) on a temporary sibling, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:  # a full disk or a lost mount: the previous file is untouched
+        raise UserError(f"{path}: cannot write it ({e.strerror}); free space or choose another hydra.run.dir") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -76,7 +80,9 @@ class MetricsLog:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    atomic_write(path, lambda f: torch.save(state, f))
+    buffer = io.BytesIO()  # serialise first: a full disk then fails as an OSError on the write
+    torch.save(state, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict:

@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
@@ -126,6 +127,8 @@ def train_epoch(run: Run, epoch: int) -> dict:
         run.optimizer.step()
         if run.interval == "step":
             run.scheduler.step()
+        if step == 1 and epoch == 1:
+            log.info("first optimizer step done")  # bench/job_overhead.py times start-up by this line
         loss_sum += loss.detach().float() * len(y)
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
@@ -181,6 +184,7 @@ def restore(run: Run, ckpt_dir: Path) -> tuple[int, dict, float]:
     """Load checkpoints/last.pt into `run`; (epochs done, best so far, seconds spent)."""
     path = ckpt_dir / "last.pt"
     if not path.is_file():
+        log.info("no checkpoint in %s: starting from epoch 1", ckpt_dir)
         return 0, {"val_acc": -1.0, "epoch": 0}, 0.0
     state = records.load_checkpoint(path, run.device)
     run.model.load_state_dict(state["model"])
@@ -215,16 +219,23 @@ def build_run(cfg, device: torch.device) -> Run:
                Inputs(cfg.augment, device, channels_last), generator, autocast, device)
 
 
-def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1) -> dict:
+def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch=None) -> dict:
     """Train per `cfg`, writing records into run_dir; returns the summary.
-    job_num and parallel_jobs place one job of a sweep on the machine (GPU index, CPU threads)."""
+    job_num and parallel_jobs place one job of a sweep on the machine (GPU index, CPU threads);
+    on_epoch(epoch, row) is called after each recorded epoch and may raise optuna.TrialPruned."""
+    previous = records.read_summary(run_dir) if cfg.trainer.resume else None
+    if previous and previous.get("status") == "completed":
+        log.info("already completed in %s; nothing to resume", run_dir)
+        return previous
     start = time.perf_counter()
     setup_torch(cfg, parallel_jobs)
     device = resolve_device(cfg.trainer.device, job_num)
     run = build_run(cfg, device)
     ckpt_dir = run_dir / "checkpoints"
     metrics = records.MetricsLog(run_dir)
-    done, best, spent = restore(run, ckpt_dir) if cfg.trainer.resume else (0, {"val_acc": -1.0, "epoch": 0}, 0.0)
+    # resume a killed run from its last checkpoint; a failed one starts over
+    resume = cfg.trainer.resume and not previous
+    done, best, spent = restore(run, ckpt_dir) if resume else (0, {"val_acc": -1.0, "epoch": 0}, 0.0)
     metrics.load(done)
     summary = {"status": "running", "params": count_params(run.model), "device": str(device)}
     log.info("%s width %s: %s parameters on %s, %d train / %d val / %d test images",
@@ -247,8 +258,13 @@ def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1) -> dict:
             log.info("epoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  "
                      "lr %.3g  %.1fs  %.0f img/s", epoch, cfg.trainer.epochs, row["train_loss"],
                      row["train_acc"], val_loss, val_acc, lr, row["epoch_seconds"], row["images_per_second"])
+            if on_epoch is not None:
+                on_epoch(epoch, row)
         test_loss, test_acc = evaluate(run, run.splits["test"])
         summary.update(status="completed", test_acc=test_acc, test_loss=test_loss)
+    except optuna.TrialPruned as e:
+        summary.update(status="pruned", error=str(e))
+        log.info("trial %s", e)
     except (Diverged, torch.cuda.OutOfMemoryError) as e:
         kind = "diverged" if isinstance(e, Diverged) else "CUDA out of memory"
         summary.update(status="failed", error=f"{kind}: {e}".splitlines()[0])

@@ -90,9 +90,9 @@ def test_joblib_runs_two_jobs_in_parallel(tmp_path):
 
 
 def test_optuna_search_continues_in_its_sqlite_study(tmp_path):
-    command = ["-m", "hparams_search=vgg16_tpe", *TINY, "trainer.epochs=1", "hydra.sweeper.n_trials=4"]
-    for _ in range(2):  # the same command twice, from the same directory
-        result = run_cli(command, cwd=tmp_path)
+    command = ["-m", "hparams_search=vgg16_tpe", *TINY, "trainer.epochs=1"]
+    for n_trials in (4, 8):  # n_trials is the study's total: the second call continues to 8
+        result = run_cli([*command, f"hydra.sweeper.n_trials={n_trials}"], cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
     storage = f"sqlite:///{tmp_path}/multirun/vgg16_tpe/optuna.db"
     study = optuna.load_study(study_name="vgg16_tpe", storage=storage)

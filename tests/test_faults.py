@@ -1,0 +1,107 @@
+"""Storage, filesystem and collect faults: one clear line, a non-zero exit, nothing damaged.
+(Config and data faults are in test_config.py, test_data.py and test_cli.py; docs/reliability.md
+lists them all.)"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import FAST, TINY, read_json, run_cli
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    return errors[0]
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("postgresql://user:hunter2@127.0.0.1:1/db", "Connection refused"),
+    ("notaurl", "Could not parse"),
+    ("mysql://user:hunter2@127.0.0.1:1/db", "cannot open it"),
+])
+def test_bad_storage_is_one_line_with_the_password_masked(tmp_path, url, expected):
+    result = run_cli(["-m", "hparams_search=lr_pruning", *FAST, f"hydra.sweeper.storage={url}",
+                      f"hydra.sweep.dir={tmp_path}/sweep"], timeout=120)
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert line.startswith("error: hydra.sweeper.storage=") and expected in line
+    assert "hunter2" not in result.stdout + result.stderr
+    assert not list((tmp_path / "sweep").glob("*/summary.json"))
+
+
+@pytest.mark.parametrize("key,multirun", [("hydra.run.dir", False), ("hydra.sweep.dir", True)])
+def test_unwritable_output_directory(tmp_path, key, multirun):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    result = run_cli([*(["-m"] if multirun else []), *FAST, f"{key}={blocker}/run"])
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(f"error: {key}=") and blocker.read_text() == "not a directory"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root); the full-disk case is not exercised")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_full_disk_fails_cleanly_and_leaves_no_partial_file(tiny_disk):
+    run_dir = tiny_disk / "run"
+    result = run_cli([*FAST, f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 2
+    assert "No space left on device" in one_error_line(result)
+    assert not list((run_dir / "checkpoints").iterdir())  # no half-written checkpoint or temp file
+    assert not list(run_dir.glob(".*.tmp*"))
+    summary = run_dir / "summary.json"
+    assert not summary.exists() or read_json(summary)["status"] == "failed"
+
+
+def test_empty_sweep_list_fails_its_job_with_one_line(tmp_path):
+    result = run_cli(["-m", *TINY, "seed=", f"hydra.sweep.dir={tmp_path}"])
+    assert "error: seed='': must be a non-negative integer" in result.stderr
+    assert read_json(tmp_path / "0" / "summary.json")["status"] == "failed"
+
+
+def test_failed_job_of_a_killed_grid_reruns_alone(tmp_path):
+    """Re-running a grid into its own directory with trainer.resume=true redoes only what is missing."""
+    args = ["-m", *TINY, "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli(args).returncode == 0
+    kept = (tmp_path / "0" / "summary.json").read_text()
+    shutil.rmtree(tmp_path / "1")  # as if killed before job 1 ran
+    assert run_cli([*args, "trainer.resume=true"]).returncode == 0
+    assert (tmp_path / "0" / "summary.json").read_text() == kept  # finished job untouched
+    assert read_json(tmp_path / "1" / "summary.json")["status"] == "completed"
+
+
+# ---------------------------------------------------------------- collect
+
+def test_collect_on_a_missing_directory(tmp_path):
+    result = run_cli([str(tmp_path / "nope")], module="cifar_sweep.collect")
+    assert result.returncode == 2 and "no such directory" in one_error_line(result)
+
+
+def test_collect_on_a_directory_that_is_not_a_sweep(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = run_cli([str(tmp_path)], module="cifar_sweep.collect")
+    assert result.returncode == 2 and "no job directories" in one_error_line(result)
+
+
+def test_collect_with_corrupt_metrics_keeps_the_row(tmp_path):
+    assert run_cli(["-m", *TINY, "trainer.epochs=1", "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]).returncode == 0
+    (tmp_path / "1" / "metrics.csv").write_bytes(b"\x00\xff garbage,,\n1,2")
+    (tmp_path / "1" / "summary.json").unlink()
+    result = run_cli([str(tmp_path)], module="cifar_sweep.collect")
+    assert result.returncode == 0, result.stderr
+    assert "incomplete" in (tmp_path / "results.md").read_text()

@@ -1,0 +1,195 @@
+"""Optuna searches through the optuna_pruning sweeper, in subprocesses on synthetic data:
+pruning, a study that continues, a killed sweep that resumes, several workers on one study
+(SQLite and a real PostgreSQL server), and no password in logs or tables."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from cifar_sweep.collect import collect
+from conftest import FAST, ROOT, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+SEARCH = ["-m", "hparams_search=lr_pruning", *FAST, "hydra/sweeper/pruner=none", "hydra.sweeper.sampler.seed=0"]
+DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def load(storage: str, name: str = "lr_pruning") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def sqlite(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/multirun/lr_pruning/optuna.db"
+
+
+def launched_trial_ids(root: Path) -> list[int]:
+    ids = []
+    for path in root.rglob(".hydra/overrides.yaml"):
+        ids += [int(o.split("=")[1]) for o in yaml.safe_load(path.read_text()) if o.startswith("+optuna_trial_id=")]
+    return ids
+
+
+def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
+    result = run_cli(["-m", "hparams_search=lr_pruning", *FAST, "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)",
+                      "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.4",
+                      "hydra.sweeper.pruner.n_warmup_steps=2", "hydra.sweeper.n_trials=6",
+                      "hydra.sweeper.sampler.seed=0"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Error executing job" not in result.stderr
+    trials = load(sqlite(tmp_path)).trials
+    assert len(trials) == 6
+    by_lr = {lr: [t for t in trials if t.params["optimizer.lr"] == lr] for lr in (0.003, 1e-9)}
+    assert by_lr[0.003] and by_lr[1e-9], "the seeded sampler should try both learning rates"
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in by_lr[0.003])
+    assert all(t.state == optuna.trial.TrialState.PRUNED and t.last_step == 2 for t in by_lr[1e-9])
+    jobs = collect(tmp_path / "multirun" / "lr_pruning")
+    pruned = jobs[jobs["status"] == "pruned"]
+    assert len(pruned) == len(by_lr[1e-9]) and set(pruned["epochs_completed"]) == {2}
+    assert set(pruned["trial_state"]) == {"PRUNED"}
+
+
+def test_search_continues_its_study_up_to_the_new_total(tmp_path):
+    for n_trials in (3, 3, 5):  # the same total again adds nothing; a larger one continues
+        result = run_cli([*SEARCH, "trainer.epochs=1", f"hydra.sweeper.n_trials={n_trials}",
+                          "hydra.sweeper.sampler.seed=null"], cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert len(load(sqlite(tmp_path)).trials) == n_trials
+    study = load(sqlite(tmp_path))
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert len(collect(tmp_path / "multirun" / "lr_pruning")) == 5
+
+
+def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
+    command = [*SEARCH, "trainer.epochs=3", "data.train_size=3000", "hydra.sweeper.n_trials=4",
+               "hydra.sweeper.heartbeat_interval=1"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *command], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.2)
+        try:
+            states = [t.state for t in load(sqlite(tmp_path)).trials]
+        except Exception:  # the study may not exist yet
+            continue
+        training = [d for d in (tmp_path / "multirun").rglob("metrics.csv") if not (d.parent / "summary.json").exists()]
+        if states.count(optuna.trial.TrialState.COMPLETE) >= 1 and training:
+            break  # one trial done, the next one mid-training
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(3)  # longer than the grace period (2 heartbeats): the running trial is now stale
+    result = run_cli(command, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    trials = load(sqlite(tmp_path)).trials
+    done = [t for t in trials if t.state in DONE]
+    interrupted = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(done) == 4, [t.state for t in trials]
+    assert len(interrupted) == 1
+    retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number
+    retry = [t for t in trials if retried(t) == interrupted[0].number]
+    assert len(retry) == 1 and retry[0].params == interrupted[0].params and retry[0].state in DONE
+    ids = launched_trial_ids(tmp_path / "multirun")
+    assert len(ids) == len(set(ids)) == 5  # every trial launched once: 4 done + the interrupted one
+    jobs = collect(tmp_path / "multirun" / "lr_pruning")
+    assert len(jobs) == 5
+    assert jobs.query("trial_state == 'FAIL'")["status"].tolist() == ["incomplete"]
+
+
+def run_workers(tmp_path: Path, storage: str, n_workers: int, n_trials: int) -> list[subprocess.CompletedProcess]:
+    command = [*SEARCH, "trainer.epochs=1", f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}",
+               "hydra.sweeper.sampler.seed=null"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), *command, f"hydra.sweep.dir={tmp_path}/w{i}"],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(n_workers)]
+    return [subprocess.CompletedProcess(p.args, p.wait(600), *p.communicate()) for p in procs]
+
+
+def assert_exact_budget(tmp_path: Path, storage: str, n_trials: int) -> None:
+    trials = load(storage).trials
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == n_trials
+    assert all(t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("cifar_sweep") == "surplus"
+               for t in trials)
+    ids = launched_trial_ids(tmp_path)
+    assert len(ids) == len(set(ids)) == n_trials  # none lost, none run twice
+    assert len(collect(tmp_path)) == n_trials
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path):
+    storage = f"sqlite:///{tmp_path}/shared.db"
+    for result in run_workers(tmp_path, storage, n_workers=2, n_trials=6):
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert_exact_budget(tmp_path, storage, 6)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+PASSWORD = "s3cret-pw"
+
+
+def postgres_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL server on loopback, in a temporary directory, with a password."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries not found (Debian: apt-get install postgresql); .ci/run installs them")
+    root = Path(tempfile.mkdtemp(prefix="cifar-sweep-pg-"))
+    root.chmod(0o755)
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(root, "postgres")
+    (root / "pw").write_text(PASSWORD)
+    port = free_port()
+    subprocess.run([*as_user, bin_dir / "initdb", "-D", root / "data", "-U", "postgres", "--pwfile", root / "pw",
+                    "--auth=scram-sha-256"], check=True, capture_output=True)
+    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
+    try:
+        yield url
+    finally:
+        subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_three_workers_share_one_postgres_study_and_hide_its_password(tmp_path, postgres_url):
+    results = run_workers(tmp_path, postgres_url, n_workers=3, n_trials=6)
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert PASSWORD not in result.stdout + result.stderr
+        assert "postgres:***@127.0.0.1" in result.stdout + result.stderr
+    assert_exact_budget(tmp_path, postgres_url, 6)
+    assert PASSWORD not in "".join(p.read_text() for p in tmp_path.rglob("*.log"))
+    summary = run_cli([str(tmp_path)], module="cifar_sweep.collect")
+    assert summary.returncode == 0 and PASSWORD not in summary.stdout
+    assert PASSWORD not in (tmp_path / "results.md").read_text() + (tmp_path / "summary.md").read_text()
+    assert set(collect(tmp_path)["trial_state"]) == {"COMPLETE"}
