@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,14 +82,40 @@ def synthetic_arrays(n: int, seed: int) -> Arrays:
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8), y.astype(np.int64)
 
 
+def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
+    """read() once; later calls (other jobs of a sweep) memory-map the decoded uint8 copy in
+    cache_dir, keyed by the sources' path, size and mtime. cache_dir=None disables the cache."""
+    if cache_dir is None:
+        return read()
+    stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in sources]
+    key = hashlib.sha1(repr(stats).encode()).hexdigest()[:16]
+    folder = Path(cache_dir).expanduser()
+    x_path, y_path = folder / f"{key}.x.npy", folder / f"{key}.y.npy"
+    if x_path.is_file() and y_path.is_file():
+        return np.load(x_path, mmap_mode="r"), np.load(y_path)
+    x, y = read()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, array in ((y_path, y), (x_path, x)):  # x last: its presence marks a complete entry
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, array)
+            os.replace(tmp, path)
+    except OSError:
+        pass  # a cache we cannot write is only slower
+    return x, y
+
+
 def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
     """(train, test) arrays from the configured source."""
     if data_cfg.source == "synthetic":
         return (synthetic_arrays(data_cfg.train_size, seed=1),
                 synthetic_arrays(data_cfg.test_size, seed=2))
     root = Path(data_cfg.dir)
+    cache_dir = data_cfg.get("cache_dir")
     if (root / "train.npz").is_file() and (root / "test.npz").is_file():
-        return read_npz(root / "train.npz"), read_npz(root / "test.npz")
+        return tuple(cached(cache_dir, [root / f"{name}.npz"], lambda n=name: read_npz(root / f"{n}.npz"))
+                     for name in ("train", "test"))
     if (root / "cifar-10-batches-py").is_dir() or data_cfg.download:
         return read_official(root, True, data_cfg.download), read_official(root, False, data_cfg.download)
     raise UserError(f"data.dir={str(root)!r}: no CIFAR-10 there (expected train.npz + test.npz or "
@@ -115,6 +143,10 @@ class Split:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def train_steps(self, batch_size: int) -> int:
+        """Batches in a shuffled pass (a trailing batch of one image is dropped)."""
+        return len(self) // batch_size + (len(self) % batch_size > 1)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
         """Batches in a fresh random order when a generator is given, else in order.

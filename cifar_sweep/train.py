@@ -111,7 +111,7 @@ def train_epoch(run: Run, epoch: int) -> dict:
     run.model.train()
     train = run.splits["train"]
     batch_size = run.cfg.data.batch_size
-    steps = len(train) // batch_size + (len(train) % batch_size > 1)
+    steps = train.train_steps(batch_size)
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     seen = 0
@@ -180,12 +180,17 @@ def checkpoint_state(run: Run, epoch: int, best: dict, elapsed: float) -> dict:
             "best_epoch": best["epoch"], "elapsed": elapsed, "rng": rng}
 
 
+def fresh_start() -> tuple[int, dict, float]:
+    """(epochs done, best so far, seconds spent) of a run that has not trained yet."""
+    return 0, {"val_acc": -1.0, "epoch": 0}, 0.0
+
+
 def restore(run: Run, ckpt_dir: Path) -> tuple[int, dict, float]:
     """Load checkpoints/last.pt into `run`; (epochs done, best so far, seconds spent)."""
     path = ckpt_dir / "last.pt"
     if not path.is_file():
         log.info("no checkpoint in %s: starting from epoch 1", ckpt_dir)
-        return 0, {"val_acc": -1.0, "epoch": 0}, 0.0
+        return fresh_start()
     state = records.load_checkpoint(path, run.device)
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
@@ -209,8 +214,7 @@ def build_run(cfg, device: torch.device) -> Run:
                                       else torch.contiguous_format)
     step_model = torch.compile(model) if cfg.trainer.compile else model
     optimizer = build_optimizer(cfg.optimizer, model, device)
-    batch_size = cfg.data.batch_size
-    steps = len(splits["train"]) // batch_size + (len(splits["train"]) % batch_size > 1)
+    steps = splits["train"].train_steps(cfg.data.batch_size)
     scheduler, interval, monitor = build_scheduler(cfg.scheduler, optimizer, steps)
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)
@@ -235,7 +239,7 @@ def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch
     metrics = records.MetricsLog(run_dir)
     # resume a killed run from its last checkpoint; a failed one starts over
     resume = cfg.trainer.resume and not previous
-    done, best, spent = restore(run, ckpt_dir) if resume else (0, {"val_acc": -1.0, "epoch": 0}, 0.0)
+    done, best, spent = restore(run, ckpt_dir) if resume else fresh_start()
     metrics.load(done)
     summary = {"status": "running", "params": count_params(run.model), "device": str(device)}
     log.info("%s width %s: %s parameters on %s, %d train / %d val / %d test images",

@@ -23,7 +23,8 @@ from cifar_sweep.collect import collect
 from conftest import FAST, ROOT, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
-SEARCH = ["-m", "hparams_search=lr_pruning", *FAST, "hydra/sweeper/pruner=none", "hydra.sweeper.sampler.seed=0"]
+SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]
+SEARCH = [*SEARCH_ANY_PRUNER, "hydra/sweeper/pruner=none"]
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -43,10 +44,12 @@ def launched_trial_ids(root: Path) -> list[int]:
 
 
 def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
+    """Parallel trials in joblib worker processes, each reporting to its trial in SQLite."""
     result = run_cli(["-m", "hparams_search=lr_pruning", *FAST, "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)",
                       "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.4",
                       "hydra.sweeper.pruner.n_warmup_steps=2", "hydra.sweeper.n_trials=6",
-                      "hydra.sweeper.sampler.seed=0"], cwd=tmp_path)
+                      "hydra.sweeper.sampler.seed=0", "hydra.sweeper.n_jobs=2",
+                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Error executing job" not in result.stderr
     trials = load(sqlite(tmp_path)).trials
@@ -109,8 +112,9 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     assert jobs.query("trial_state == 'FAIL'")["status"].tolist() == ["incomplete"]
 
 
-def run_workers(tmp_path: Path, storage: str, n_workers: int, n_trials: int) -> list[subprocess.CompletedProcess]:
-    command = [*SEARCH, "trainer.epochs=1", f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}",
+def run_workers(tmp_path: Path, storage: str, n_workers: int, n_trials: int,
+                extra: tuple = ("trainer.epochs=1", "hydra/sweeper/pruner=none")) -> list[subprocess.CompletedProcess]:
+    command = [*SEARCH_ANY_PRUNER, *extra, f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}",
                "hydra.sweeper.sampler.seed=null"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), *command, f"hydra.sweep.dir={tmp_path}/w{i}"],
@@ -121,9 +125,8 @@ def run_workers(tmp_path: Path, storage: str, n_workers: int, n_trials: int) -> 
 
 def assert_exact_budget(tmp_path: Path, storage: str, n_trials: int) -> None:
     trials = load(storage).trials
-    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) == n_trials
-    assert all(t.state == optuna.trial.TrialState.COMPLETE or t.user_attrs.get("cifar_sweep") == "surplus"
-               for t in trials)
+    assert sum(t.state in DONE for t in trials) == n_trials
+    assert all(t.state in DONE or t.user_attrs.get("cifar_sweep") == "surplus" for t in trials)
     ids = launched_trial_ids(tmp_path)
     assert len(ids) == len(set(ids)) == n_trials  # none lost, none run twice
     assert len(collect(tmp_path)) == n_trials
@@ -181,8 +184,10 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_three_workers_share_one_postgres_study_and_hide_its_password(tmp_path, postgres_url):
-    results = run_workers(tmp_path, postgres_url, n_workers=3, n_trials=6)
+def test_three_workers_share_one_postgres_study_prune_and_hide_its_password(tmp_path, postgres_url):
+    results = run_workers(tmp_path, postgres_url, n_workers=3, n_trials=6, extra=(
+        "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)", "hydra/sweeper/pruner=threshold",
+        "hydra.sweeper.pruner.lower=0.4", "hydra.sweeper.pruner.n_warmup_steps=2"))
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
         assert PASSWORD not in result.stdout + result.stderr
@@ -192,4 +197,6 @@ def test_three_workers_share_one_postgres_study_and_hide_its_password(tmp_path, 
     summary = run_cli([str(tmp_path)], module="cifar_sweep.collect")
     assert summary.returncode == 0 and PASSWORD not in summary.stdout
     assert PASSWORD not in (tmp_path / "results.md").read_text() + (tmp_path / "summary.md").read_text()
-    assert set(collect(tmp_path)["trial_state"]) == {"COMPLETE"}
+    jobs = collect(tmp_path)
+    assert set(jobs["trial_state"]) <= {"COMPLETE", "PRUNED"}
+    assert (jobs["optimizer.lr"] == 1e-9).sum() == (jobs["trial_state"] == "PRUNED").sum()  # exactly the hopeless
