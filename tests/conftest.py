@@ -6,12 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
+# the decoded-data cache of this test session (and its subprocesses), not the user's ~/.cache
+os.environ.setdefault("CIFAR_SWEEP_CACHE", tempfile.mkdtemp(prefix="cifar-sweep-test-cache-"))
 CONF = ROOT / "conf"
 # small and fast: narrow VGG on generated data, no progress bars
 FAST = ["data=synthetic", "model.width=0.125", "trainer.epochs=2", "trainer.progress_bar=false"]

@@ -43,6 +43,18 @@ def test_npz_arrays_are_read_and_split_on_device(tmp_path):
     assert splits["train"].y.dtype == torch.int64
 
 
+def test_decoded_arrays_are_cached_and_memory_mapped(tmp_path):
+    save_npz(tmp_path)
+    cfg = compose_cfg([f"data.dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}"])
+    (x1, y1), _ = load_arrays(cfg.data)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 4  # x and y of train and test
+    (x2, y2), _ = load_arrays(cfg.data)
+    assert isinstance(x2, np.memmap) and np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    save_npz(tmp_path, n_train=200)  # a changed source gets a new entry, never stale data
+    (x3, _), _ = load_arrays(cfg.data)
+    assert len(x3) == 200
+
+
 def test_shared_arrays_load_when_present():
     real = ROOT.parent / "shared" / "data" / "cifar10"
     if not (real / "test.npz").is_file():
