@@ -152,13 +152,26 @@ def results_markdown(jobs: pd.DataFrame, swept: list[str]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(table: pd.DataFrame, metric: str) -> str:
+def optuna_results(sweep_dir: Path) -> list[str]:
+    """One line per Optuna invocation below sweep_dir: the best trial its sweeper recorded."""
+    lines = []
+    for path in sorted(sweep_dir.rglob("optimization_results.yaml")):
+        try:
+            best = yaml.safe_load(path.read_text())
+            lines.append(f"- `{path.parent.relative_to(sweep_dir)}`: best value {best['best_value']:.4g} "
+                         f"(trial {best.get('best_trial', '?')}) with {best['best_params']}")
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+            lines.append(f"- `{path.relative_to(sweep_dir)}`: unreadable")
+    return ["## Optuna's best trial per invocation", "", *lines, ""] if lines else []
+
+
+def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] = ()) -> str:
     return "\n".join([
         f"# Summary: {metric} per cell (seeds folded)", "",
         "mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
         "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
         "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell.", "",
-        table.to_markdown(index=False, floatfmt=".4g"), ""])
+        table.to_markdown(index=False, floatfmt=".4g"), "", *optuna_lines])
 
 
 def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],
@@ -168,7 +181,7 @@ def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swe
     jobs.to_csv(sweep_dir / "results.csv", index=False)
     (sweep_dir / "results.md").write_text(results_markdown(jobs, swept))
     table = compare_cells(jobs, cell_keys(swept), metric)
-    (sweep_dir / "summary.md").write_text(summary_markdown(table, metric))
+    (sweep_dir / "summary.md").write_text(summary_markdown(table, metric, optuna_results(sweep_dir)))
     plots.write_all(sweep_dir / "plots", jobs, curves, cell_keys(swept), table, metric)
     return table
 
@@ -190,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     print(results_markdown(jobs, swept))
-    print(summary_markdown(table, args.metric))
+    print(summary_markdown(table, args.metric, optuna_results(args.sweep_dir)))
     print(f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}")
     return 0
 
