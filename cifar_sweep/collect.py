@@ -47,10 +47,18 @@ def parse_overrides(job_dir: Path) -> dict[str, str]:
     return {key.lstrip("+~"): value.strip("'\"") for key, value in pairs}
 
 
-def job_number(job_dir: Path) -> int | None:
+def read_hydra(job_dir: Path):
+    """The job's Hydra config (.hydra/hydra.yaml), or None when it cannot be read."""
     try:
-        return int(yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]["job"]["num"])
-    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
+    except Exception:  # missing, truncated or not YAML: the row is still shown
+        return None
+
+
+def job_number(job_dir: Path, hydra_cfg) -> int | None:
+    try:
+        return int(hydra_cfg.job.num)
+    except Exception:
         return int(job_dir.name) if job_dir.name.isdigit() else None
 
 
@@ -76,10 +84,9 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
             "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
 
 
-def trial_of(job_dir: Path, trial_id: str, storages: dict) -> dict:
+def trial_of(hydra_cfg, trial_id: str, storages: dict) -> dict:
     """The Optuna trial number and state of a job launched by the optuna_pruning sweeper."""
     try:
-        hydra_cfg = OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
         url = absolute_sqlite(str(hydra_cfg.sweeper.storage), hydra_cfg.runtime.cwd)
         if url not in storages:
             storages[url] = open_storage(url)
@@ -111,8 +118,9 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
         job_curves = read_curves(job_dir)
         overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
         trial_id = overrides.pop("optuna_trial_id", None)
-        rows.append({"job": job_number(job_dir), "dir": str(job_dir.relative_to(sweep_dir)),
-                     **overrides, **(trial_of(job_dir, trial_id, storages) if trial_id else {}),
+        hydra_cfg = read_hydra(job_dir)
+        rows.append({"job": job_number(job_dir, hydra_cfg), "dir": str(job_dir.relative_to(sweep_dir)),
+                     **overrides, **(trial_of(hydra_cfg, trial_id, storages) if trial_id else {}),
                      **read_result(job_dir, job_curves)})
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
     jobs = pd.DataFrame(rows)
