@@ -36,14 +36,18 @@ def check_storage(url: str) -> None:
 
     if url.startswith(SQLITE):
         check_writable("hydra.sweeper.storage", str(Path(url[len(SQLITE):]).parent))
+    from sqlalchemy.exc import IntegrityError
+
     for attempt in range(OPEN_ATTEMPTS):
         try:
             optuna.storages.RDBStorage(url)
             return
-        except Exception as e:  # SQLAlchemy, driver and URL errors alike
-            error = e
-            # workers started together on a new database race to create Optuna's tables: try again
+        except IntegrityError as e:  # workers started together on a new database race to create
+            error = e                # Optuna's tables; the loser finds them there next time
             time.sleep(0.5 * (attempt + 1))
+        except Exception as e:  # SQLAlchemy, driver and URL errors alike: no point retrying
+            error = e
+            break
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     fail(f"hydra.sweeper.storage={mask_password(url)!r}: cannot open it ({reason}); check the URL "
          "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials")

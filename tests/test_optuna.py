@@ -134,9 +134,9 @@ def assert_exact_budget(tmp_path: Path, storage: str, n_trials: int) -> None:
 
 def test_two_workers_share_one_sqlite_study(tmp_path):
     storage = f"sqlite:///{tmp_path}/shared.db"
-    for result in run_workers(tmp_path, storage, n_workers=2, n_trials=6):
+    for result in run_workers(tmp_path, storage, n_workers=2, n_trials=4):
         assert result.returncode == 0, result.stderr[-3000:]
-    assert_exact_budget(tmp_path, storage, 6)
+    assert_exact_budget(tmp_path, storage, 4)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -185,14 +185,14 @@ def postgres_url():
 
 
 def test_three_workers_share_one_postgres_study_prune_and_hide_its_password(tmp_path, postgres_url):
-    results = run_workers(tmp_path, postgres_url, n_workers=3, n_trials=6, extra=(
-        "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)", "hydra/sweeper/pruner=threshold",
+    results = run_workers(tmp_path, postgres_url, n_workers=3, n_trials=4, extra=(
+        "trainer.epochs=2", "optimizer.lr=choice(0.003,1e-9)", "hydra/sweeper/pruner=threshold",
         "hydra.sweeper.pruner.lower=0.4", "hydra.sweeper.pruner.n_warmup_steps=2"))
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
         assert PASSWORD not in result.stdout + result.stderr
         assert "postgres:***@127.0.0.1" in result.stdout + result.stderr
-    assert_exact_budget(tmp_path, postgres_url, 6)
+    assert_exact_budget(tmp_path, postgres_url, 4)
     assert PASSWORD not in "".join(p.read_text() for p in tmp_path.rglob("*.log"))
     summary = run_cli([str(tmp_path)], module="cifar_sweep.collect")
     assert summary.returncode == 0 and PASSWORD not in summary.stdout
