@@ -5,7 +5,6 @@
     python run.py -m +experiment=optimizers seed=0,1,2
 """
 
-import logging
 import math
 import os
 import sys
@@ -21,8 +20,6 @@ from cifar_sweep import TRUSTED_TARGETS, records
 from cifar_sweep.config import UserError, quote_numeric_choices, validate
 from cifar_sweep.train import train
 from cifar_sweep.trial import TrialLink
-
-log = logging.getLogger("run")
 
 
 def parallel_jobs(hydra_cfg) -> int:

@@ -9,8 +9,6 @@ give the input back unchanged.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 

@@ -23,11 +23,11 @@ from hydra.utils import instantiate
 from hydra_plugins.hydra_optuna_sweeper._impl import OptunaSweeperImpl, create_params_from_overrides
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 from omegaconf import OmegaConf
+from optuna.storages import RDBStorage, RetryFailedTrialCallback, fail_stale_trials
+from optuna.trial import TrialState
 
 from cifar_sweep.storage import mask_password
 from hydra_plugins.cifar_sweep_optuna import config as _config  # noqa: F401  (registers the configs)
-from optuna.storages import RDBStorage, RetryFailedTrialCallback, fail_stale_trials
-from optuna.trial import TrialState
 
 log = logging.getLogger(__name__)
 
