@@ -2,7 +2,7 @@
 
     python run.py                                   the study's final recipe
     python run.py optimizer=rmsprop trainer.epochs=20
-    python run.py -m +experiment=optimizers seed=0,1,2
+    python run.py -m experiment=optimizers seed=0,1,2
 """
 
 import math
@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from cifar_sweep import TRUSTED_TARGETS, records
-from cifar_sweep.config import UserError, quote_numeric_choices, validate
+from cifar_sweep.config import UserError, validate
 from cifar_sweep.train import train
 from cifar_sweep.trial import TrialLink
 
@@ -58,5 +58,4 @@ def main(cfg: DictConfig) -> float | optuna.TrialPruned:
 
 
 if __name__ == "__main__":
-    sys.argv = quote_numeric_choices(sys.argv)
     main()

@@ -24,7 +24,7 @@ MODES = {"fp32": ["trainer.precision=fp32", "trainer.channels_last=false"],
 
 def images_per_second(batch: int, mode: list[str], steps: int) -> float:
     with initialize_config_dir(config_dir=str(ROOT / "conf")):
-        cfg = compose("config", ["data=synthetic", f"data.batch_size={batch}", f"data.train_size={steps * batch + 500}",
+        cfg = compose("config", ["data=synthetic", f"batch_size={batch}", f"data.train_size={steps * batch + 500}",
                                  "data.val_size=500", "trainer.progress_bar=false", *mode])
     setup_torch(cfg)
     run = build_run(cfg, torch.device("cuda"))

@@ -8,7 +8,6 @@ single line and turns into a non-zero exit (or a failed trial inside a sweep).
 from __future__ import annotations
 
 import numbers
-import re
 from typing import Any
 
 from omegaconf import DictConfig
@@ -64,7 +63,6 @@ def validate(cfg: DictConfig) -> None:
     _in_range("optimizer.weight_decay", cfg.optimizer.weight_decay, 0.0, float("inf"))
 
     _one_of("data.source", cfg.data.source, SOURCES)
-    _positive("data.batch_size", cfg.data.batch_size, integer=True)
     _positive("data.eval_batch_size", cfg.data.eval_batch_size, integer=True)
     _positive("data.val_size", cfg.data.val_size, integer=True)
     if cfg.data.train_subset is not None:
@@ -92,19 +90,8 @@ def validate(cfg: DictConfig) -> None:
     for flag in ("compile", "deterministic", "resume", "progress_bar"):
         _one_of(f"trainer.{flag}", t[flag], (True, False))
 
+    _positive("batch_size", cfg.batch_size, integer=True)
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _one_of("objective", cfg.objective, OBJECTIVES)
     _one_of("scheduler.interval", cfg.scheduler.get("interval", "epoch"), ("epoch", "step"))
 
-
-NUMERIC_GROUPS = ("batch_size",)
-
-
-def quote_numeric_choices(argv: list[str]) -> list[str]:
-    """`batch_size=128` -> `batch_size='128'` (and `=16,32` -> `='16','32'`).
-
-    Hydra parses a bare 128 as an int and refuses it as a config-group option; quoted, it is the
-    option named "128". Only whole-number lists for the groups in NUMERIC_GROUPS are touched.
-    """
-    pattern = re.compile(r"^([+~]{0,2}(?:%s)=)(\d+(?:,\d+)*)$" % "|".join(NUMERIC_GROUPS))
-    return [pattern.sub(lambda m: m[1] + ",".join(f"'{v}'" for v in m[2].split(",")), a) for a in argv]

@@ -179,9 +179,6 @@ def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
                             f"(training images left after data.val_size={data_cfg.val_size})")
         keep, _ = stratified_split(y[train_idx], data_cfg.train_subset, data_cfg.split_seed + 1)
         train_idx = train_idx[keep]
-    if data_cfg.batch_size > len(train_idx):
-        raise UserError(f"data.batch_size={data_cfg.batch_size}: must be at most the {len(train_idx)} "
-                        "training images")
     return {"train": to_device(x[train_idx], y[train_idx], device),
             "val": to_device(x[val_idx], y[val_idx], device),
             "test": to_device(x_test, y_test, device)}

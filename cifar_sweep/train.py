@@ -110,7 +110,7 @@ class Run:
 def train_epoch(run: Run, epoch: int) -> dict:
     run.model.train()
     train = run.splits["train"]
-    batch_size = run.cfg.data.batch_size
+    batch_size = run.cfg.batch_size
     steps = train.train_steps(batch_size)
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
@@ -207,6 +207,8 @@ def restore(run: Run, ckpt_dir: Path) -> tuple[int, dict, float]:
 
 def build_run(cfg, device: torch.device) -> Run:
     splits = make_splits(cfg.data, device)
+    if cfg.batch_size > len(splits["train"]):
+        raise UserError(f"batch_size={cfg.batch_size}: must be at most the {len(splits['train'])} training images")
     on_cuda = device.type == "cuda"
     channels_last = on_cuda if cfg.trainer.channels_last == "auto" else bool(cfg.trainer.channels_last)
     bf16 = cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda)
@@ -214,7 +216,7 @@ def build_run(cfg, device: torch.device) -> Run:
                                       else torch.contiguous_format)
     step_model = torch.compile(model) if cfg.trainer.compile else model
     optimizer = build_optimizer(cfg.optimizer, model, device)
-    steps = splits["train"].train_steps(cfg.data.batch_size)
+    steps = splits["train"].train_steps(cfg.batch_size)
     scheduler, interval, monitor = build_scheduler(cfg.scheduler, optimizer, steps)
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)

@@ -14,7 +14,7 @@ def test_run_with_overrides_writes_the_run_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     cfg = yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())
     assert cfg["optimizer"]["_target_"] == "torch.optim.RMSprop"
-    assert cfg["data"]["batch_size"] == 32 and cfg["model"]["name"] == "vgg11"
+    assert cfg["batch_size"] == 32 and cfg["model"]["name"] == "vgg11"
     assert read_json(tmp_path / "summary.json")["status"] == "completed"
     assert (tmp_path / "metrics.csv").is_file() and (tmp_path / "checkpoints" / "last.pt").is_file()
 
@@ -38,7 +38,7 @@ def misshaped_npz(folder):
 MISTAKES = [
     (["optimizer.lr=-1"], "optimizer.lr=-1"),
     (["optimizer.lr=0"], "optimizer.lr=0"),
-    (["data.batch_size=0"], "data.batch_size=0"),
+    (["batch_size=0"], "batch_size=0"),
     (["trainer.epochs=0"], "trainer.epochs=0"),
     (["model.width=0.001"], "model.width=0.001"),
     (["data.val_size=2000"], "data.val_size=2000"),
@@ -69,7 +69,7 @@ def test_user_mistake_is_one_line_exit_2_and_no_success(tmp_path, overrides, exp
 
 @pytest.mark.parametrize("override,expected", [
     ("optimizer=lbfgs", "Available options in 'optimizer'"),
-    ("batch_size=100", "Available options in 'batch_size'"),
+    ("scheduler=linear", "Available options in 'scheduler'"),
     ("trainer.typo=1", "Key 'typo' is not in struct"),
 ])
 def test_unknown_option_or_key_is_named_without_traceback(tmp_path, override, expected):

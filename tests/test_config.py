@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from cifar_sweep.config import UserError, quote_numeric_choices, validate
+from hydra import compose, initialize_config_dir
+
+from cifar_sweep.config import UserError, validate
 from conftest import CONF, compose_cfg
 
-GROUPS = ["model", "optimizer", "scheduler", "batch_size", "regularization", "data", "trainer",
-          "experiment", "hparams_search"]
+GROUPS = ["model", "optimizer", "scheduler", "regularization", "data", "trainer", "experiment", "hparams_search"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 
 
@@ -18,7 +19,6 @@ def test_required_options_exist():
     assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19"}
     assert have["optimizer"] == {"adam", "adamw", "rmsprop", "sgd"}
     assert have["scheduler"] == {"cosine", "step", "multistep", "exponential", "plateau", "onecycle", "none"}
-    assert have["batch_size"] == {"16", "32", "64", "128", "256"}
     assert have["regularization"] == {"none", "weight_decay", "augmentation", "dropout",
                                       "weight_decay_augmentation"}
     assert have["data"] == {"cifar10", "synthetic"}
@@ -26,13 +26,10 @@ def test_required_options_exist():
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group, option):
-    prefix = "+" if group == "experiment" else ""  # experiments are appended: +experiment=NAME
-    cfg = compose_cfg([f"{prefix}{group}='{option}'", "data.dir=somewhere"])
+    cfg = compose_cfg([f"{group}={option}", "data.dir=somewhere"])
     OmegaConf.resolve(cfg)  # every interpolation resolves
     if group != "hparams_search":  # searches are checked per trial, not as one config
         validate(cfg)
-    if group == "batch_size":
-        assert cfg.data.batch_size == int(option)
     if group == "model":
         assert cfg.model.name == option
 
@@ -43,7 +40,7 @@ def test_defaults_are_the_final_recipe():
     assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.lr == 1e-3
     assert cfg.optimizer.weight_decay == 5e-5
     assert cfg.scheduler._target_.endswith("CosineAnnealingLR") and cfg.scheduler.T_max == 50
-    assert cfg.data.batch_size == 64 and cfg.trainer.epochs == 50
+    assert cfg.batch_size == 64 and cfg.trainer.epochs == 50
     assert cfg.augment.flip == 0.5 and cfg.augment.rotation > 0 and cfg.augment.translate > 0
     assert cfg.objective == "best_val_acc"
 
@@ -68,8 +65,8 @@ BAD_VALUES = [
     ("optimizer.lr=0", "optimizer.lr"),
     ("optimizer.lr=abc", "optimizer.lr"),
     ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
-    ("data.batch_size=0", "data.batch_size"),
-    ("data.batch_size=2.5", "data.batch_size"),
+    ("batch_size=0", "batch_size"),
+    ("batch_size=2.5", "batch_size"),
     ("trainer.epochs=0", "trainer.epochs"),
     ("trainer.epochs=-3", "trainer.epochs"),
     ("model.width=0", "model.width"),
@@ -99,10 +96,22 @@ def test_bad_values_name_key_value_and_what_is_allowed(override, key):
     assert "must" in message or "use" in message
 
 
-def test_numeric_group_choices_are_quoted_for_hydra():
-    argv = ["run.py", "batch_size=128", "-m", "batch_size=16,32", "data.batch_size=7", "seed=1,2"]
-    assert quote_numeric_choices(argv) == ["run.py", "batch_size='128'", "-m", "batch_size='16','32'",
-                                           "data.batch_size=7", "seed=1,2"]
+def test_batch_size_is_one_key_in_the_cli_grids_and_searches():
+    assert compose_cfg(["batch_size=128"]).batch_size == 128
+    with initialize_config_dir(config_dir=str(CONF)):
+        grid = compose("config", ["experiment=batch_sizes"], return_hydra_config=True).hydra.sweeper.params
+        search = compose("config", ["hparams_search=vgg16_tpe"], return_hydra_config=True).hydra.sweeper.params
+    assert grid == {"batch_size": "16,32,64,128"}
+    assert search["batch_size"] == "choice(32, 64, 128)"
+
+
+def test_outputs_are_named_after_the_experiment_or_search():
+    with initialize_config_dir(config_dir=str(CONF)):
+        grid = compose("config", ["experiment=optimizers"], return_hydra_config=True).hydra
+        search = compose("config", ["hparams_search=lr_pruning"], return_hydra_config=True).hydra
+    assert grid.sweep.dir.startswith("multirun/optimizers/")
+    assert search.sweep.dir.startswith("multirun/lr_pruning/") and search.sweeper.study_name == "lr_pruning"
+    assert search.sweeper.storage == "sqlite:///multirun/lr_pruning/optuna.db"
 
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -113,16 +122,15 @@ def test_every_cell_of_every_comparison_grid_composes_and_validates(name):
     """Expand the grid's hydra.sweeper.params as the basic sweeper does; each cell must be valid."""
     import itertools
 
-    from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     with initialize_config_dir(config_dir=str(CONF)):
-        params = compose("config", [f"+experiment={name}"], return_hydra_config=True).hydra.sweeper.params or {}
+        params = compose("config", [f"experiment={name}"], return_hydra_config=True).hydra.sweeper.params or {}
         parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
         axes = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in parsed]
         cells = list(itertools.product(*axes))
         for cell in cells:
-            cfg = compose("config", [f"+experiment={name}", "data.dir=somewhere", *cell])
+            cfg = compose("config", [f"experiment={name}", "data.dir=somewhere", *cell])
             validate(cfg)
     expected = {"overfitting": 3, "regularization": 15, "optimizers": 3, "schedulers": 4, "batch_sizes": 4,
                 "final": 1}

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def grid(tmp_path_factory):
     """The optimizers grid x 2 seeds x a learning rate that is valid or not: 12 jobs, 6 failing."""
     sweep = tmp_path_factory.mktemp("grid") / "sweep"
-    result = run_cli(["-m", "+experiment=optimizers", *TINY, "seed=0,1", "optimizer.lr=0.01,-1",
+    result = run_cli(["-m", "experiment=optimizers", *TINY, "seed=0,1", "optimizer.lr=0.01,-1",
                       f"hydra.sweep.dir={sweep}"])
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
