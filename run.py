@@ -17,7 +17,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from cifar_sweep import TRUSTED_TARGETS, records
-from cifar_sweep.config import UserError, validate
+from cifar_sweep.config import validate
+from cifar_sweep.errors import UserError
 from cifar_sweep.train import train
 from cifar_sweep.trial import TrialLink
 

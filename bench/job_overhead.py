@@ -9,6 +9,7 @@ in a multirun:  later jobs of `python run.py -m ...` (basic launcher, or a reuse
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -19,8 +20,7 @@ from pathlib import Path
 
 from _common import ROOT, data_overrides, has_real_data, result, table
 
-LINE = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]"
-FIRST_STEP = re.compile(LINE + r"\[cifar_sweep.train\]\[INFO\] - first optimizer step done", re.M)
+LINE = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]"  # Hydra's log-line time stamp
 JOB = [*data_overrides(), "model.width=0.125", "trainer.epochs=1", "data.train_subset=640", "data.val_size=1000",
        "trainer.progress_bar=false"]
 
@@ -29,11 +29,16 @@ def stamp(match: re.Match) -> float:
     return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
+def first_step_at(run_dir: Path) -> float:
+    """summary.json's first_step_at: unix time of the run's first optimizer step."""
+    return json.loads((run_dir / "summary.json").read_text())["first_step_at"]
+
+
 def start_up(run_dir: Path) -> float:
     start = time.time()
     subprocess.run([sys.executable, str(ROOT / "run.py"), *JOB, f"hydra.run.dir={run_dir}"], cwd=ROOT,
                    check=True, capture_output=True)
-    return stamp(FIRST_STEP.search((run_dir / "run.log").read_text())) - start
+    return first_step_at(run_dir) - start
 
 
 def in_multirun(sweep_dir: Path, jobs: int) -> list[float]:
@@ -42,8 +47,7 @@ def in_multirun(sweep_dir: Path, jobs: int) -> list[float]:
     out = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *JOB, f"seed={seeds}",
                           f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, check=True, capture_output=True, text=True)
     launched = [stamp(re.search(LINE + rf"\[HYDRA\] \t#{i} : ", out.stdout, re.M)) for i in range(jobs)]
-    logs = [(sweep_dir / str(i) / "run.log").read_text() for i in range(jobs)]
-    return [stamp(FIRST_STEP.search(log)) - start for log, start in zip(logs, launched)]
+    return [first_step_at(sweep_dir / str(i)) - start for i, start in enumerate(launched)]
 
 
 def main() -> None:

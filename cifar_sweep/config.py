@@ -12,16 +12,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from cifar_sweep.errors import UserError
 from cifar_sweep.models import VGG_LAYERS, narrowest_channels
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 SOURCES = ("cifar10", "synthetic")
 OBJECTIVES = ("best_val_acc", "final_val_acc", "test_acc")
-
-
-class UserError(Exception):
-    """A mistake in the user's config, data or files; printed as one line, never a traceback."""
 
 
 def _number(x: Any) -> bool:

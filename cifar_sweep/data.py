@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import torch
 
 from cifar_sweep.augment import augment
-from cifar_sweep.config import UserError
+from cifar_sweep.errors import UserError
+from cifar_sweep.files import atomic_write
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
@@ -95,12 +95,8 @@ def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
         return np.load(x_path, mmap_mode="r"), np.load(y_path)
     x, y = read()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         for path, array in ((y_path, y), (x_path, x)):  # x last: its presence marks a complete entry
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, array)
-            os.replace(tmp, path)
+            atomic_write(path, lambda f, a=array: np.save(f, a))
     except OSError:
         pass  # a cache we cannot write is only slower
     return x, y
@@ -144,20 +140,20 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
-    def train_steps(self, batch_size: int) -> int:
-        """Batches in a shuffled pass (a trailing batch of one image is dropped)."""
-        return len(self) // batch_size + (len(self) % batch_size > 1)
+    def steps(self, batch_size: int, shuffled: bool = True) -> int:
+        """Batches in one pass. A shuffled (training) pass drops a trailing batch of one image:
+        BatchNorm cannot train on it. The only place that rule lives."""
+        full, rest = divmod(len(self), batch_size)
+        return full + (rest > (1 if shuffled else 0))
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
-        """Batches in a fresh random order when a generator is given, else in order.
-        A trailing batch of one image is dropped (BatchNorm cannot train on it)."""
+        """Batches in a fresh random order when a generator is given, else in order."""
         n = len(self)
-        order = (torch.randperm(n, device=self.y.device, generator=generator) if generator is not None
+        shuffled = generator is not None
+        order = (torch.randperm(n, device=self.y.device, generator=generator) if shuffled
                  else torch.arange(n, device=self.y.device))
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            if generator is not None and len(idx) < 2:
-                break
+        for step in range(self.steps(batch_size, shuffled)):
+            idx = order[step * batch_size:(step + 1) * batch_size]
             yield self.x[idx], self.y[idx]
 
 

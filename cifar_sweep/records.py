@@ -11,36 +11,27 @@ import csv
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from cifar_sweep.config import UserError
+from cifar_sweep.errors import UserError
+from cifar_sweep.files import atomic_write
 
 METRICS_FIELDS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
                   "images_per_second")
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call write(file) on a temporary sibling, fsync, then rename over `path`."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def write_atomically(path: Path, data: bytes | memoryview) -> None:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(data))
     except OSError as e:  # a full disk or a lost mount: the previous file is untouched
         raise UserError(f"{path}: cannot write it ({e.strerror}); free space or choose another hydra.run.dir") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
+    write_atomically(path, text.encode())
 
 
 def _json_safe(value: Any) -> Any:
@@ -60,15 +51,13 @@ def read_summary(run_dir: Path) -> dict | None:
 class MetricsLog:
     """metrics.csv, rewritten whole (atomically) after every epoch; tiny, so that is cheap."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, keep_epochs: int = 0) -> None:
+        """keep_epochs: rows of epochs already checkpointed that a resumed run keeps."""
         self.path = run_dir / "metrics.csv"
         self.rows: list[dict] = []
-
-    def load(self, up_to_epoch: int) -> None:
-        """Keep the rows of epochs already checkpointed (used when resuming)."""
-        if self.path.is_file():
+        if keep_epochs and self.path.is_file():
             with open(self.path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= up_to_epoch]
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_epochs]
 
     def append(self, row: dict) -> None:
         self.rows.append(row)
@@ -82,7 +71,7 @@ class MetricsLog:
 def save_checkpoint(path: Path, state: dict) -> None:
     buffer = io.BytesIO()  # serialise first: a full disk then fails as an OSError on the write
     torch.save(state, buffer)
-    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+    write_atomically(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict:

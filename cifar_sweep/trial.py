@@ -1,8 +1,9 @@
 """The Optuna trial a sweep job belongs to, when the optuna_pruning sweeper launched it.
 
 The sweeper adds `+optuna_trial_id=ID` to each job; the job's own Hydra config holds the storage,
-study name and pruner. After every epoch the job reports val_acc and raises optuna.TrialPruned when
-the pruner says so. A heartbeat thread lets a restarted sweep tell a live trial from a dead one.
+study name and pruner. After every epoch the job reports val_acc and raises `Pruned` (ours, so the
+training loop needs no Optuna) when the pruner says so. A heartbeat thread lets a restarted sweep
+tell a live trial from a dead one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import threading
 
 import optuna
 from hydra.utils import instantiate
+
+from cifar_sweep.errors import Pruned
 
 
 class TrialLink:
@@ -43,7 +46,7 @@ class TrialLink:
     def report(self, epoch: int, row: dict) -> None:
         self.trial.report(row["val_acc"], epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {epoch} (val_acc {row['val_acc']:.4f})")
+            raise Pruned(f"pruned after epoch {epoch} (val_acc {row['val_acc']:.4f})")
 
     def close(self) -> None:
         self._stop.set()

@@ -7,7 +7,8 @@ from omegaconf import OmegaConf
 
 from hydra import compose, initialize_config_dir
 
-from cifar_sweep.config import UserError, validate
+from cifar_sweep.config import validate
+from cifar_sweep.errors import UserError
 from conftest import CONF, compose_cfg
 
 GROUPS = ["model", "optimizer", "scheduler", "regularization", "data", "trainer", "experiment", "hparams_search"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_sweep.config import UserError
+from cifar_sweep.errors import UserError
 from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
 from conftest import ROOT, compose_cfg
 
