@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from cifar_sweep.storage import SQLITE, mask_password
+from cifar_sweep.storage import mask_password, sqlite_file
 
 OPEN_ATTEMPTS = 4
 
@@ -34,8 +34,8 @@ def check_storage(url: str) -> None:
     """Open the Optuna storage once, so a bad URL or a dead server is one line, not a traceback."""
     import optuna
 
-    if url.startswith(SQLITE):
-        check_writable("hydra.sweeper.storage", str(Path(url[len(SQLITE):]).parent))
+    if (path := sqlite_file(url)) is not None:
+        check_writable("hydra.sweeper.storage", str(path.parent))
     from sqlalchemy.exc import IntegrityError
 
     for attempt in range(OPEN_ATTEMPTS):

@@ -48,9 +48,11 @@ def parse_overrides(job_dir: Path) -> dict[str, str]:
 
 
 def read_hydra(job_dir: Path):
-    """The job's Hydra config (.hydra/hydra.yaml), or None when it cannot be read."""
+    """The job's Hydra config (.hydra/hydra.yaml) beside its own config (.hydra/config.yaml), which
+    its interpolations such as ${name} refer to; None when either cannot be read."""
     try:
-        return OmegaConf.load(job_dir / ".hydra" / "hydra.yaml").hydra
+        job = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
+        return OmegaConf.merge(job, OmegaConf.load(job_dir / ".hydra" / "hydra.yaml")).hydra
     except Exception:  # missing, truncated or not YAML: the row is still shown
         return None
 
@@ -183,15 +185,17 @@ def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] =
 
 
 def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],
-                  metric: str) -> pd.DataFrame:
+                  metric: str) -> list[str]:
+    """Write the tables and plots into sweep_dir; returns the two Markdown texts written."""
     from cifar_sweep import plots  # matplotlib only when writing
 
-    jobs.to_csv(sweep_dir / "results.csv", index=False)
-    (sweep_dir / "results.md").write_text(results_markdown(jobs, swept))
     table = compare_cells(jobs, cell_keys(swept), metric)
-    (sweep_dir / "summary.md").write_text(summary_markdown(table, metric, optuna_results(sweep_dir)))
+    texts = [results_markdown(jobs, swept), summary_markdown(table, metric, optuna_results(sweep_dir))]
+    jobs.to_csv(sweep_dir / "results.csv", index=False)
+    (sweep_dir / "results.md").write_text(texts[0])
+    (sweep_dir / "summary.md").write_text(texts[1])
     plots.write_all(sweep_dir / "plots", jobs, curves, cell_keys(swept), table, metric)
-    return table
+    return texts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         jobs, curves, swept = read_sweep(args.sweep_dir)
-        table = write_outputs(args.sweep_dir, jobs, curves, swept, args.metric)
+        texts = write_outputs(args.sweep_dir, jobs, curves, swept, args.metric)
     except CollectError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -210,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})",
               file=sys.stderr)
         return 2
-    print(results_markdown(jobs, swept))
-    print(summary_markdown(table, args.metric, optuna_results(args.sweep_dir)))
+    print("\n".join(texts))
     print(f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}")
     return 0
 

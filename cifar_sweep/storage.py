@@ -21,17 +21,22 @@ def mask_password(url: Any) -> Any:
         return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an sqlite:/// URL; None for any other URL."""
+    return Path(url[len(SQLITE):]) if url.startswith(SQLITE) else None
+
+
 def absolute_sqlite(url: str, cwd: str | Path) -> str:
     """A relative sqlite:///path is relative to the directory the sweep was started in."""
-    if url.startswith(SQLITE) and not url[len(SQLITE):].startswith("/"):
-        return SQLITE + str(Path(cwd) / url[len(SQLITE):])
-    return url
+    path = sqlite_file(url)
+    return SQLITE + str(Path(cwd) / path) if path is not None and not path.is_absolute() else url
 
 
 def open_storage(url: str):
     """An RDBStorage for `url`, or None when it is an SQLite file that does not exist (never creates one)."""
     import optuna
 
-    if url.startswith(SQLITE) and not Path(url[len(SQLITE):]).is_file():
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
         return None
     return optuna.storages.RDBStorage(url, skip_table_creation=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 
 import optuna
-from hydra.utils import instantiate
 
 from cifar_sweep.errors import Pruned
+from hydra_plugins.cifar_sweep_optuna.config import build_pruner
 
 
 class TrialLink:
@@ -37,9 +37,8 @@ class TrialLink:
             return None
         sweeper = hydra_cfg.sweeper
         storage = optuna.storages.RDBStorage(sweeper.storage)
-        pruner = instantiate(sweeper.pruner, _execution_whitelist_=("optuna.pruners.*",)) if sweeper.get(
-            "pruner") else optuna.pruners.NopPruner()
-        study = optuna.load_study(study_name=sweeper.study_name, storage=storage, pruner=pruner)
+        study = optuna.load_study(study_name=sweeper.study_name, storage=storage,
+                                  pruner=build_pruner(sweeper.get("pruner")))
         # Trial(study, id) re-attaches to a trial asked by another process (the sweeper)
         return cls(optuna.trial.Trial(study, int(trial_id)), storage, sweeper.get("heartbeat_interval"))
 

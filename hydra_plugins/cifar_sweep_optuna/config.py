@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from hydra.utils import instantiate
 from omegaconf import MISSING
 from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 
@@ -85,3 +86,13 @@ for name, node in {"median": MedianPrunerConf, "percentile": PercentilePrunerCon
                    "successive_halving": SuccessiveHalvingPrunerConf, "hyperband": HyperbandPrunerConf,
                    "threshold": ThresholdPrunerConf, "none": NopPrunerConf}.items():
     ConfigStore.instance().store(group="hydra/sweeper/pruner", name=name, node=node, provider="cifar_sweep")
+
+
+def build_pruner(pruner_cfg):
+    """The configured optuna pruner (one of the group above), or none; the sweeper and each job
+    build it alike."""
+    import optuna  # not at plugin-scan time
+
+    if not pruner_cfg:
+        return optuna.pruners.NopPruner()
+    return instantiate(pruner_cfg, _execution_whitelist_=("optuna.pruners.*",))

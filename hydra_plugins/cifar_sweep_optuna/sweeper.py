@@ -27,7 +27,7 @@ from optuna.storages import RDBStorage, RetryFailedTrialCallback, fail_stale_tri
 from optuna.trial import TrialState
 
 from cifar_sweep.storage import mask_password
-from hydra_plugins.cifar_sweep_optuna import config as _config  # noqa: F401  (registers the configs)
+from hydra_plugins.cifar_sweep_optuna.config import build_pruner  # importing it registers the configs
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,8 @@ class PruningSweeperImpl(OptunaSweeperImpl):
 class OptunaPruningSweeper(OptunaSweeper):
     def __init__(self, sampler, pruner, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
                  custom_search_space, params, heartbeat_interval: int = 60, max_retry: int = 1) -> None:
-        trusted = ("optuna.samplers.*", "optuna.pruners.*", "hydra_plugins.hydra_optuna_sweeper.*")
+        trusted = ("optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*")
         self.sweeper = PruningSweeperImpl(
-            instantiate(sampler, _execution_whitelist_=trusted),
-            instantiate(pruner, _execution_whitelist_=trusted) if pruner else optuna.pruners.NopPruner(),
+            instantiate(sampler, _execution_whitelist_=trusted), build_pruner(pruner),
             direction, storage, study_name, n_trials, n_jobs, max_failure_rate, custom_search_space, params,
             heartbeat_interval, max_retry)
