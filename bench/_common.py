@@ -8,10 +8,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-REAL = Path(os.environ.get("CIFAR10_DIR", ROOT.parent / "shared" / "data" / "cifar10"))
+REAL = Path(os.environ.get("CIFAR10_DIR", "data/cifar10"))  # set CIFAR10_DIR to your copy
 
 
 def has_real_data() -> bool:
+    """The benchmarks use train.npz/test.npz arrays when CIFAR10_DIR has them, else generated data."""
     return (REAL / "train.npz").is_file()
 
 

@@ -1,22 +1,15 @@
 #!/usr/bin/env bash
-# Benchmark 5: the GPU measurement, one command, under 8 minutes on one H200. Run from the repo root:
-#   bash bench/gpu.sh                  (on a machine with the stack installed)
-# On the lent GPU machine (no registry), carry the Hydra/Optuna wheels and the real arrays, packed:
-#   mkdir -p .whl && cp ../shared/wheels/gpu-py312/*.whl .whl/      (.whl/ and .data/ are git-ignored)
-#   python bench/gpu_data.py pack                                   (171 MB npz -> 53 MiB of JPEG q75)
-#   device run, carry [".whl", ".data"]:  bash bench/gpu.sh         (~61 MB in all, under 64 MiB)
-# Without .data/ it measures on the synthetic set of the same size (said in the output).
+# Benchmark 5: the GPU measurement, one command, under 8 minutes on one H200. From the repo root, on a
+# machine with the project installed:
+#   CIFAR10_DIR=/path/to/cifar10 bash bench/gpu.sh      (results also go to $OUT, default /tmp/gpu-bench)
+# Without train.npz/test.npz in CIFAR10_DIR it measures on a synthetic set of the same size (said below).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
-if [ -d .whl ] && ! python3 -c "import hydra, optuna" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH="$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-export PYTHONUNBUFFERED=1 CIFAR_SWEEP_CACHE=/tmp/cifar-sweep-cache
+export PYTHONUNBUFFERED=1 CIFAR_SWEEP_CACHE=${CIFAR_SWEEP_CACHE:-/tmp/cifar-sweep-cache}
 OUTDIR=${OUT:-/tmp/gpu-bench}; mkdir -p "$OUTDIR"
-if [ -f .data/cifar10_jpeg/train.npz ] && python3 bench/gpu_data.py unpack .data/cifar10_jpeg /tmp/cifar10; then
-  DATA="data.dir=/tmp/cifar10"   # the shared arrays re-encoded as JPEG q75: 0.16 grey levels off on average
+if [ -f "${CIFAR10_DIR:-data/cifar10}/train.npz" ]; then
+  DATA="data.dir=${CIFAR10_DIR:-data/cifar10}"
 else
   DATA="data=synthetic data.train_size=50000 data.test_size=10000 data.val_size=5000"
 fi

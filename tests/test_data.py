@@ -1,12 +1,17 @@
 """The three sources, the stratified split and the on-device batches; bad files fail clearly."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from cifar_sweep.errors import UserError
 from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
-from conftest import ROOT, compose_cfg
+from conftest import compose_cfg
+
+REAL = Path(os.environ.get("CIFAR10_DIR", "data/cifar10"))
 
 
 def save_npz(folder, n_train=300, n_test=100, **override):
@@ -55,10 +60,9 @@ def test_decoded_arrays_are_cached_and_memory_mapped(tmp_path):
     assert len(x3) == 200
 
 
-def test_shared_arrays_load_when_present():
-    real = ROOT.parent / "shared" / "data" / "cifar10"
-    if not (real / "test.npz").is_file():
-        pytest.skip("the real CIFAR-10 arrays are not beside this checkout")
+@pytest.mark.skipif(not (REAL / "test.npz").is_file(), reason="CIFAR10_DIR holds no test.npz")
+def test_real_arrays_load_when_present():
+    real = REAL
     x, y = read_npz(real / "test.npz")
     assert x.shape == (10000, 32, 32, 3) and np.bincount(y).tolist() == [1000] * 10
 

@@ -1,10 +1,10 @@
-"""Carry the real CIFAR-10 arrays to the GPU machine inside its 64 MiB transfer limit.
+"""Lab only: carry the lab's CIFAR-10 arrays to its lent GPU machine inside a 64 MiB transfer limit.
 
-The arrays (171 MB as npz) were decoded from JPEG quality 75 with 4:2:0 chroma. Re-encoded the same
-way they take ~53 MiB and decode to within 0.2 grey levels of the shared arrays on average.
+The lab's arrays (171 MB as npz) were decoded from JPEG quality 75 with 4:2:0 chroma. Re-encoded the
+same way they take ~53 MiB and decode to within 0.2 grey levels of the originals on average.
 
-    python bench/gpu_data.py pack [SRC_DIR] [DEST]      here: ../shared/data/cifar10 -> .data/cifar10_jpeg
-    python bench/gpu_data.py unpack [SRC] [DEST_DIR]    there: .data/cifar10_jpeg -> /tmp/cifar10/{train,test}.npz
+    python bench/lab/gpu_data.py pack SRC_DIR [DEST]      here: $CIFAR10_DIR -> .data/cifar10_jpeg
+    python bench/lab/gpu_data.py unpack [SRC] [DEST_DIR]  there: .data/cifar10_jpeg -> /tmp/cifar10/{train,test}.npz
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import REAL
-
 PACKED = Path(".data/cifar10_jpeg")
 
 
-def pack(src: Path = REAL, dest: Path = PACKED) -> None:
+def pack(src: Path, dest: Path = PACKED) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
         with np.load(src / f"{split}.npz") as f:
@@ -48,5 +46,5 @@ def unpack(src: Path = PACKED, dest: Path = Path("/tmp/cifar10")) -> None:
 
 
 if __name__ == "__main__":
-    command, *paths = sys.argv[1:] or ["pack"]
+    command, *paths = sys.argv[1:]
     {"pack": pack, "unpack": unpack}[command](*map(Path, paths))
