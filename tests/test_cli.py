@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from cifar_sweep.data import synthetic_arrays
-from conftest import FAST, read_json, run_cli
+from helpers import FAST, read_json, run_cli
 
 
 def test_run_with_overrides_writes_the_run_directory(tmp_path):

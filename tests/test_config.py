@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
-from conftest import CONF, compose_cfg
+from helpers import CONF, compose_cfg
 
 GROUPS = ["model", "optimizer", "scheduler", "regularization", "data", "trainer", "experiment", "hparams_search"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]

@@ -9,7 +9,7 @@ import torch
 
 from cifar_sweep.errors import UserError
 from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
-from conftest import compose_cfg
+from helpers import compose_cfg
 
 REAL = Path(os.environ.get("CIFAR10_DIR", "data/cifar10"))
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import FAST, TINY, read_json, run_cli
+from helpers import FAST, TINY, read_json, run_cli
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:

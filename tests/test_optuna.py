@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from cifar_sweep.collect import collect
-from conftest import FAST, ROOT, run_cli
+from helpers import FAST, ROOT, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]

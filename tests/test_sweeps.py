@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cifar_sweep.collect import collect, read_sweep
-from conftest import TINY, read_json, run_cli
+from helpers import TINY, read_json, run_cli
 
 pytestmark = pytest.mark.slow
 

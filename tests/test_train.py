@@ -13,7 +13,7 @@ import torch
 
 from cifar_sweep.records import METRICS_FIELDS, load_checkpoint
 from cifar_sweep.train import train
-from conftest import FAST, ROOT, read_json, run_cli
+from helpers import FAST, ROOT, read_json, run_cli
 
 
 def read_metrics(run_dir):

@@ -1,0 +1,36 @@
+"""What the tests share: compose the real config, run the real entrypoint in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+# small and fast: narrow VGG on generated data, no progress bars
+FAST = ["data=synthetic", "model.width=0.125", "trainer.epochs=2", "trainer.progress_bar=false"]
+# smaller still, for sweeps of many jobs
+TINY = [*FAST, "data.train_size=400", "data.val_size=100", "data.test_size=100"]
+
+
+def compose_cfg(overrides: list[str] = ()):
+    with initialize_config_dir(config_dir=str(CONF)):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def run_cli(args: list[str], timeout: float = 600, env: dict | None = None, cwd: Path = ROOT,
+            module: str | None = None) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` (or `python -m MODULE ARGS`) in `cwd`, as a user would type it."""
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})}
+    command = ["-m", module] if module else [str(ROOT / "run.py")]
+    return subprocess.run([sys.executable, *command, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
