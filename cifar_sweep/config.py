@@ -7,16 +7,18 @@ single line and turns into a non-zero exit (or a failed trial inside a sweep).
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from cifar_sweep.augment import INTERPOLATIONS
 from cifar_sweep.errors import UserError
 from cifar_sweep.models import VGG_LAYERS, narrowest_channels
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 SOURCES = ("cifar10", "synthetic")
 OBJECTIVES = ("best_val_acc", "final_val_acc", "test_acc")
 
@@ -61,7 +63,15 @@ def validate(cfg: DictConfig) -> None:
 
     _one_of("data.source", cfg.data.source, SOURCES)
     _positive("data.eval_batch_size", cfg.data.eval_batch_size, integer=True)
-    _positive("data.val_size", cfg.data.val_size, integer=True)
+    _check(_integer(cfg.data.val_size) and cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size,
+           "must be a non-negative integer (0: train on every training image, validate on the test set)")
+    for part, low in (("mean", None), ("std", 0.0)):
+        values = cfg.data.normalize[part]
+        key = f"data.normalize.{part}"
+        ok = OmegaConf.is_list(values) and len(values) == 3 and all(_number(v) and math.isfinite(v) for v in values)
+        _check(ok and (low is None or all(v > low for v in values)), key,
+               OmegaConf.to_container(values) if OmegaConf.is_config(values) else values,
+               "must be three finite numbers, one per RGB channel" + (", each > 0" if low is not None else ""))
     if cfg.data.train_subset is not None:
         _positive("data.train_subset", cfg.data.train_subset, integer=True)
     if cfg.data.source == "cifar10":
@@ -76,6 +86,8 @@ def validate(cfg: DictConfig) -> None:
     _in_range("augment.translate", aug.translate, 0.0, 1.0)
     _in_range("augment.scale", aug.scale, 0.0, 1.0, high_open=True)
     _in_range("augment.shear", aug.shear, 0.0, 60.0)
+    _one_of("augment.interpolation", aug.interpolation, INTERPOLATIONS)
+    _one_of("augment.whole_pixels", aug.whole_pixels, (True, False))
 
     t = cfg.trainer
     _positive("trainer.epochs", t.epochs, integer=True)

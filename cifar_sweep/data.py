@@ -21,8 +21,6 @@ from cifar_sweep.files import atomic_write
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (32, 32, 3)
-MEAN = (0.4914, 0.4822, 0.4465)
-STD = (0.2470, 0.2435, 0.2616)
 
 Arrays = tuple[np.ndarray, np.ndarray]  # x (N, 32, 32, 3) uint8, y (N,) int64
 
@@ -163,32 +161,39 @@ def to_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> Split:
 
 
 def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
-    """train / val / test on the device, after checking the sizes the user asked for."""
+    """train / val / test on the device, after checking the sizes the user asked for.
+    data.val_size=0 is the study's data use: every training image trains, and the per-epoch
+    validation is on the test set (val is test)."""
     (x, y), (x_test, y_test) = load_arrays(data_cfg)
-    if not 0 < data_cfg.val_size < len(y):
-        raise UserError(f"data.val_size={data_cfg.val_size}: must be in (0, {len(y)}), "
-                        f"the number of training images")
-    val_idx, train_idx = stratified_split(y, data_cfg.val_size, data_cfg.split_seed)
+    if not 0 <= data_cfg.val_size < len(y):
+        raise UserError(f"data.val_size={data_cfg.val_size}: must be in [0, {len(y)}), "
+                        f"the number of training images (0: validate on the test set, as the study did)")
+    if data_cfg.val_size:
+        val_idx, train_idx = stratified_split(y, data_cfg.val_size, data_cfg.split_seed)
+    else:
+        val_idx, train_idx = None, np.arange(len(y))
     if data_cfg.train_subset is not None:
         if data_cfg.train_subset > len(train_idx):
             raise UserError(f"data.train_subset={data_cfg.train_subset}: must be at most {len(train_idx)} "
                             f"(training images left after data.val_size={data_cfg.val_size})")
         keep, _ = stratified_split(y[train_idx], data_cfg.train_subset, data_cfg.split_seed + 1)
         train_idx = train_idx[keep]
+    test = to_device(x_test, y_test, device)
     return {"train": to_device(x[train_idx], y[train_idx], device),
-            "val": to_device(x[val_idx], y[val_idx], device),
-            "test": to_device(x_test, y_test, device)}
+            "val": to_device(x[val_idx], y[val_idx], device) if val_idx is not None else test,
+            "test": test}
 
 
 # ---------------------------------------------------------------- model input
 
 class Inputs:
-    """uint8 batch -> float, augmented (training only), normalised; all on the batch's device."""
+    """uint8 batch -> float in [0, 1] (ToTensor), augmented (training only), normalised
+    ((x - mean) / std per channel, as Normalize); all on the batch's device."""
 
-    def __init__(self, aug, device: torch.device, channels_last: bool) -> None:
+    def __init__(self, aug, normalize, device: torch.device, channels_last: bool) -> None:
         self.aug = aug
-        self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
+        self.mean = torch.tensor(list(normalize.mean), device=device, dtype=torch.float32).view(1, 3, 1, 1)
+        self.std = torch.tensor(list(normalize.std), device=device, dtype=torch.float32).view(1, 3, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -173,7 +173,7 @@ def build_run(cfg, device: torch.device) -> Run:
     generator.manual_seed(cfg.seed)
     return Run(model=model, step_model=torch.compile(model) if cfg.trainer.compile else model,
                optimizer=optimizer, schedule=schedule, splits=splits,
-               inputs=Inputs(cfg.augment, device, channels_last), generator=generator,
+               inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last), generator=generator,
                device=device, bf16=cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda),
                batch_size=cfg.batch_size, eval_batch_size=cfg.data.eval_batch_size, epochs=cfg.trainer.epochs,
                progress_bar=cfg.trainer.progress_bar)

@@ -21,7 +21,7 @@ def test_required_options_exist():
     assert have["optimizer"] == {"adam", "adamw", "rmsprop", "sgd"}
     assert have["scheduler"] == {"cosine", "step", "multistep", "exponential", "plateau", "onecycle", "none"}
     assert have["regularization"] == {"none", "weight_decay", "augmentation", "dropout",
-                                      "weight_decay_augmentation"}
+                                      "weight_decay_augmentation", "strong_augmentation"}
     assert have["data"] == {"cifar10", "synthetic"}
 
 
@@ -42,8 +42,50 @@ def test_defaults_are_the_final_recipe():
     assert cfg.optimizer.weight_decay == 5e-5
     assert cfg.scheduler._target_.endswith("CosineAnnealingLR") and cfg.scheduler.T_max == 50
     assert cfg.batch_size == 64 and cfg.trainer.epochs == 50
-    assert cfg.augment.flip == 0.5 and cfg.augment.rotation > 0 and cfg.augment.translate > 0
-    assert cfg.objective == "best_val_acc"
+    assert dict(cfg.augment) == STUDY_AUGMENT
+    assert list(cfg.data.normalize.mean) == [0.5] * 3 and list(cfg.data.normalize.std) == [0.5] * 3
+    assert cfg.objective == "best_val_acc" and cfg.data.val_size == 5000  # ours: a held-out split
+
+
+STUDY_AUGMENT = {"rotation": 15.0, "translate": 0.1, "whole_pixels": True, "scale": 0.0, "shear": 0.0,
+                 "crop_padding": 0, "flip": 0.5, "interpolation": "nearest"}
+
+
+def test_study_final_is_the_notebook_setting_for_setting():
+    """../shared/STUDY.md, first table."""
+    cfg = compose_cfg(["experiment=study_final"])
+    assert cfg.model.name == "vgg16" and cfg.model.width == 1.0 and cfg.model.dropout == 0
+    assert cfg.optimizer._target_ == "torch.optim.Adam"
+    assert cfg.optimizer.lr == 1e-3 and cfg.optimizer.weight_decay == 5e-5
+    assert cfg.scheduler._target_ == "torch.optim.lr_scheduler.CosineAnnealingLR"
+    assert cfg.scheduler.T_max == 50 and cfg.scheduler.interval == "epoch"
+    assert cfg.batch_size == 64 and cfg.trainer.epochs == 50 and cfg.trainer.precision == "fp32"
+    assert dict(cfg.augment) == STUDY_AUGMENT
+    assert list(cfg.data.normalize.mean) == [0.5] * 3 and list(cfg.data.normalize.std) == [0.5] * 3
+    assert cfg.data.val_size == 0 and cfg.data.train_subset is None
+    assert cfg.objective == "test_acc"
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["optimizer=adam"], {"lr": 1e-3, "weight_decay": 5e-5}),
+    (["optimizer=rmsprop"], {"lr": 1e-3, "weight_decay": 1e-6}),
+    (["optimizer=sgd"], {"lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-2}),
+])
+def test_optimizers_grid_uses_the_studys_code_values(overrides, expected):
+    cfg = compose_cfg(["experiment=optimizers", *overrides])
+    assert {k: cfg.optimizer[k] for k in expected} == expected
+
+
+def test_study_grids_use_the_studys_settings():
+    over = compose_cfg(["experiment=overfitting"])
+    assert over.trainer.epochs == 20 and over.optimizer.weight_decay == 0 and over.augment.flip == 0
+    assert over.scheduler._target_.endswith("StepLR") and over.scheduler.step_size == 10 and over.scheduler.gamma == 0.1
+    assert over.batch_size == 32 and over.data.val_size == 0 and over.objective == "test_acc"
+    step = compose_cfg(["experiment=schedulers", "scheduler=step"]).scheduler
+    assert (step.step_size, step.gamma) == (10, 0.1)
+    for name in ("regularization", "optimizers", "schedulers", "batch_sizes"):
+        cfg = compose_cfg([f"experiment={name}"])
+        assert cfg.objective == "test_acc" and cfg.data.val_size == 0 and cfg.trainer.precision == "fp32", name
 
 
 def test_cosine_t_max_follows_epochs():
@@ -58,7 +100,10 @@ def test_regularization_options_set_what_they_name():
     assert aug.optimizer.weight_decay == 0 and aug.augment.rotation > 0
     # a group choice does not undo an explicit override
     assert compose_cfg(["regularization=weight_decay", "optimizer.weight_decay=1e-3"]).optimizer.weight_decay == 1e-3
-    assert compose_cfg(["optimizer=sgd"]).optimizer.weight_decay == 5e-5
+    # weight decay is the optimizer's own study value unless a regularization removes it
+    assert compose_cfg(["optimizer=sgd"]).optimizer.weight_decay == 1e-2
+    assert compose_cfg(["optimizer=sgd", "regularization=augmentation"]).optimizer.weight_decay == 0
+    assert compose_cfg(["regularization=strong_augmentation"]).augment.interpolation == "bilinear"
 
 
 BAD_VALUES = [
@@ -74,7 +119,11 @@ BAD_VALUES = [
     ("model.width=0.01", "model.width"),
     ("model.dropout=1.0", "model.dropout"),
     ("model.name=resnet", "model.name"),
-    ("data.val_size=0", "data.val_size"),
+    ("data.val_size=-1", "data.val_size"),
+    ("data.normalize.std=[0.5,0,0.5]", "data.normalize.std"),
+    ("data.normalize.mean=[0.5]", "data.normalize.mean"),
+    ("augment.interpolation=bicubic", "augment.interpolation"),
+    ("augment.whole_pixels=maybe", "augment.whole_pixels"),
     ("data.train_subset=-5", "data.train_subset"),
     ("trainer.device=tpu", "trainer.device"),
     ("trainer.precision=fp8", "trainer.precision"),
@@ -93,7 +142,7 @@ def test_bad_values_name_key_value_and_what_is_allowed(override, key):
         validate(cfg)
     message = str(err.value)
     assert message.startswith(f"{key}=") and "\n" not in message
-    assert override.split("=", 1)[1] in message
+    assert override.split("=", 1)[1] in message.replace(", ", ",")
     assert "must" in message or "use" in message
 
 
@@ -134,5 +183,5 @@ def test_every_cell_of_every_comparison_grid_composes_and_validates(name):
             cfg = compose("config", [f"experiment={name}", "data.dir=somewhere", *cell])
             validate(cfg)
     expected = {"overfitting": 3, "regularization": 15, "optimizers": 3, "schedulers": 4, "batch_sizes": 4,
-                "final": 1}
+                "study_final": 1}
     assert len(cells) == expected[name]

@@ -110,3 +110,23 @@ def test_corrupt_official_batches_are_refused_before_unpickling(tmp_path):
     cfg = compose_cfg([f"data.dir={tmp_path}"])
     with pytest.raises(UserError, match="missing or corrupt"):
         load_arrays(cfg.data)
+
+
+def test_val_size_zero_trains_on_every_image_and_validates_on_the_test_set(tmp_path):
+    save_npz(tmp_path)
+    cfg = compose_cfg([f"data.dir={tmp_path}", "data.val_size=0", "data.train_subset=120"])
+    splits = make_splits(cfg.data, torch.device("cpu"))
+    assert splits["val"] is splits["test"] and len(splits["test"]) == 100
+    assert len(splits["train"]) == 120  # the subset is drawn from all 300 training images
+    assert len(make_splits(compose_cfg([f"data.dir={tmp_path}", "data.val_size=0"]).data,
+                           torch.device("cpu"))["train"]) == 300
+
+
+def test_inputs_scale_and_normalise_like_totensor_and_normalize():
+    from cifar_sweep.data import Inputs
+
+    cfg = compose_cfg(["data.normalize.mean=[0.1,0.2,0.3]", "data.normalize.std=[0.5,0.25,2.0]"])
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    out = Inputs(cfg.augment, cfg.data.normalize, torch.device("cpu"), channels_last=False)(x)
+    mean, std = torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1), torch.tensor([0.5, 0.25, 2.0]).view(1, 3, 1, 1)
+    assert torch.allclose(out, (x.float() / 255 - mean) / std, atol=1e-6)

@@ -42,6 +42,15 @@ def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cf
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))["epoch"] == 2
 
 
+def test_val_size_zero_validates_on_the_test_set_and_says_so(tmp_path):
+    result = run_cli([*FAST, "data.val_size=0", "objective=test_acc", f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr
+    assert "per-epoch validation on the test set (data.val_size=0" in (tmp_path / "run.log").read_text()
+    summary = read_json(tmp_path / "summary.json")
+    assert summary["final_val_acc"] == summary["test_acc"]  # the last epoch's validation is the test set
+    assert summary["test_acc"] > 0.5
+
+
 @pytest.mark.parametrize("scheduler", ["onecycle", "plateau", "step", "none"])
 def test_every_scheduler_kind_trains(tmp_path, fast_cfg, scheduler):
     summary = train(fast_cfg(f"scheduler={scheduler}", "trainer.epochs=1", "data.train_size=600",
