@@ -27,7 +27,12 @@ from cifar_sweep.stats import compare_cells
 from cifar_sweep.storage import absolute_sqlite, mask_password, open_storage
 
 RESULT_COLUMNS = ["status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_seconds"]
-CURVE_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc"]
+CURVE_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
+METRICS = {  # what each comparable summary field means; every table names the one it compares
+    "test_acc": "the final model's test accuracy (after the last epoch): what the study compared",
+    "final_val_acc": "validation accuracy after the last epoch",
+    "best_val_acc": "validation accuracy of the best epoch",
+}
 TRIAL_COLUMNS = ["trial", "trial_state"]  # Optuna sweeps by the optuna_pruning sweeper
 
 
@@ -47,19 +52,19 @@ def parse_overrides(job_dir: Path) -> dict[str, str]:
     return {key.lstrip("+~"): value.strip("'\"") for key, value in pairs}
 
 
-def read_hydra(job_dir: Path):
-    """The job's Hydra config (.hydra/hydra.yaml) beside its own config (.hydra/config.yaml), which
-    its interpolations such as ${name} refer to; None when either cannot be read."""
+def read_config(job_dir: Path):
+    """The job's config (.hydra/config.yaml) with its Hydra config (.hydra/hydra.yaml) under `hydra`,
+    whose interpolations such as ${name} refer to the job's keys; None when either cannot be read."""
     try:
         job = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-        return OmegaConf.merge(job, OmegaConf.load(job_dir / ".hydra" / "hydra.yaml")).hydra
+        return OmegaConf.merge(job, OmegaConf.load(job_dir / ".hydra" / "hydra.yaml"))
     except Exception:  # missing, truncated or not YAML: the row is still shown
         return None
 
 
-def job_number(job_dir: Path, hydra_cfg) -> int | None:
+def job_number(job_dir: Path, cfg) -> int | None:
     try:
-        return int(hydra_cfg.job.num)
+        return int(cfg.hydra.job.num)
     except Exception:
         return int(job_dir.name) if job_dir.name.isdigit() else None
 
@@ -86,10 +91,10 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
             "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
 
 
-def trial_of(hydra_cfg, trial_id: str, storages: dict) -> dict:
+def trial_of(cfg, trial_id: str, storages: dict) -> dict:
     """The Optuna trial number and state of a job launched by the optuna_pruning sweeper."""
     try:
-        url = absolute_sqlite(str(hydra_cfg.sweeper.storage), hydra_cfg.runtime.cwd)
+        url = absolute_sqlite(str(cfg.hydra.sweeper.storage), cfg.hydra.runtime.cwd)
         if url not in storages:
             storages[url] = open_storage(url)
         trial = storages[url].get_trial(int(trial_id)) if storages[url] is not None else None
@@ -115,14 +120,15 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     if not job_dirs:
         raise CollectError(f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
                            "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>")
-    rows, curves, storages = [], [], {}
+    rows, curves, storages, objectives = [], [], {}, []
     for job_dir in job_dirs:
         job_curves = read_curves(job_dir)
         overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
         trial_id = overrides.pop("optuna_trial_id", None)
-        hydra_cfg = read_hydra(job_dir)
-        rows.append({"job": job_number(job_dir, hydra_cfg), "dir": str(job_dir.relative_to(sweep_dir)),
-                     **overrides, **(trial_of(hydra_cfg, trial_id, storages) if trial_id else {}),
+        cfg = read_config(job_dir)
+        objectives.append(cfg.get("objective") if cfg is not None else None)
+        rows.append({"job": job_number(job_dir, cfg), "dir": str(job_dir.relative_to(sweep_dir)),
+                     **overrides, **(trial_of(cfg, trial_id, storages) if trial_id else {}),
                      **read_result(job_dir, job_curves)})
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
     jobs = pd.DataFrame(rows)
@@ -133,6 +139,9 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     fixed = [k for k in override_keys if k not in swept]
     trial_columns = [c for c in TRIAL_COLUMNS if c in jobs.columns]
     jobs = jobs[["job", *trial_columns, *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
+    # the number the sweep itself optimised or compared (cfg.objective), when its jobs agree on one
+    known = [o for o in objectives if o in METRICS]
+    jobs.attrs["objective"] = known[0] if known and len(set(known)) == 1 else "best_val_acc"
     return jobs, pd.concat(curves, ignore_index=True), swept
 
 
@@ -178,6 +187,7 @@ def optuna_results(sweep_dir: Path) -> list[str]:
 def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] = ()) -> str:
     return "\n".join([
         f"# Summary: {metric} per cell (seeds folded)", "",
+        f"Compared: `{metric}`, {METRICS[metric]}.", "",
         "mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
         "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
         "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell.", "",
@@ -201,12 +211,13 @@ def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cifar-sweep-collect", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. multirun/optimizers/<time>")
-    parser.add_argument("--metric", default="best_val_acc", choices=["best_val_acc", "final_val_acc", "test_acc"],
-                        help="the number compared across cells (default: best_val_acc)")
+    parser.add_argument("--metric", choices=list(METRICS),
+                        help="the number compared across cells (default: the sweep's own objective; the study's "
+                             "grids use test_acc)")
     args = parser.parse_args(argv)
     try:
         jobs, curves, swept = read_sweep(args.sweep_dir)
-        texts = write_outputs(args.sweep_dir, jobs, curves, swept, args.metric)
+        texts = write_outputs(args.sweep_dir, jobs, curves, swept, args.metric or jobs.attrs["objective"])
     except CollectError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,9 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
         return math.nan
     if a.std() == 0 and b.std() == 0:
         return 1.0 if a.mean() == b.mean() else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly equal samples: scipy warns of precision loss, p is still ~1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
