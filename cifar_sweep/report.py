@@ -13,7 +13,9 @@ Never imports the training code: it reads what the runs wrote, through collect.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import platform
 import shlex
 import subprocess
@@ -334,8 +336,8 @@ def scale_of(jobs: pd.DataFrame, sweep_dir: Path) -> dict:
     return {"width": cfg.model.width, "epochs": cfg.trainer.epochs, "train_subset": cfg.data.train_subset}
 
 
-def section(claim: Claim, sweep_dir: Path, figures: Path) -> tuple[list[str], Verdict, dict]:
-    jobs, curves, _ = read_sweep(sweep_dir)
+def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame,
+            figures: Path) -> tuple[list[str], Verdict, dict]:
     scale = scale_of(jobs, sweep_dir)
     seeds = jobs["seed"].nunique() if "seed" in jobs else 1
     figure = figures / f"{claim.grid}.png"
@@ -434,30 +436,45 @@ def settings_table() -> list[str]:
 GPU_COMMAND = "python -m cifar_sweep.report --run --scale gpu --seeds 3 --out docs/study-gpu.md"
 
 
-def write_report(sweeps: Path, out: Path, scale: str, command: str, elapsed: float | None) -> list[Verdict]:
+def run_minutes(sweeps: Path) -> float | None:
+    """The whole --run command's wall time, from the times it recorded in the sweeps folder."""
+    try:
+        times = json.loads((sweeps / "run-times.json").read_text())
+        return (times["finished"] - times["started"]) / 60
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
+    grids = {claim.grid: read_sweep(sweeps / claim.grid)[:2] for claim in CLAIMS}  # all readable, or nothing written
     figures = out.with_suffix("")
     figures.mkdir(parents=True, exist_ok=True)
     body, verdicts, scales = [], [], {}
     for claim in CLAIMS:
-        lines, verdict, scales[claim.grid] = section(claim, sweeps / claim.grid, figures)
+        lines, verdict, scales[claim.grid] = section(claim, sweeps / claim.grid, *grids[claim.grid], figures)
         body += lines
         verdicts.append(verdict)
     runs = sum(s["runs"] for s in scales.values())
     train_seconds = sum(s["wall_seconds"] for s in scales.values())
-    small = scale != "gpu"
+    elapsed = run_minutes(sweeps)
+    small = any(s["width"] != 1.0 or s["train_subset"] is not None or s["epochs"] != c.study_epochs
+                for c, s in zip(CLAIMS, scales.values()))
+    scale_words = "at a reduced scale" if small else "at the study's scale"
     head = [
         "# The study, re-made", "",
         f"Made by `{command}` on {datetime.now():%Y-%m-%d}: {runs} runs of the six grids in `conf/experiment/` "
         f"(runs' own wall time {train_seconds / 60:.0f} min"
-        + (f"; the whole command {elapsed / 60:.0f} min" if elapsed else "") + f"), scale `{scale}`, on "
-        f"{platform.machine()} with {__import__('os').cpu_count()} CPU cores, Python {platform.python_version()}, "
+        + (f"; the whole --run command {elapsed:.0f} min" if elapsed else "")
+        + f"), {scale_words}, on "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
         f"torch {_torch_version()}.", "",
         "Data: CIFAR-10 from `CIFAR10_DIR`. Every setting is the study's where the study gives one; the "
         "table at the end lists each, with ours where it gives none. Each grid runs every cell with several "
         "seeds and compares the last epoch's test accuracy, as the study did; the study ran each setting "
         "once, unseeded.", ""]
     if small:
-        head += [f"**Scale.** Width {scales['optimizers']['width']} VGGs (about 1/64 of the parameters); "
+        width = scales["optimizers"]["width"]
+        head += [f"**Scale.** Width {width} VGGs (about {width ** 2:.2%} of the parameters); "
                  f"{scales['overfitting']['epochs']} epochs of {scales['overfitting']['train_subset'] or 'all'} "
                  "training images for the grids the study ran 20 epochs, "
                  f"{scales['optimizers']['epochs']} epochs of {scales['optimizers']['train_subset'] or 'all'} "
@@ -481,7 +498,11 @@ def _torch_version() -> str:
 
 def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path) -> None:
     """Each grid as `python run.py -m experiment=GRID ...`, one after the other; an existing grid
-    folder is resumed (trainer.resume=true keeps its finished jobs)."""
+    folder is resumed (trainer.resume=true keeps its finished jobs). Records its start and end in
+    run-times.json (a resumed run keeps the first start)."""
+    times_file = sweeps / "run-times.json"
+    sweeps.mkdir(parents=True, exist_ok=True)
+    started = json.loads(times_file.read_text())["started"] if times_file.is_file() else time.time()
     for claim in CLAIMS:
         for sub, overrides in grid_commands(claim, scale):
             target = sweeps / claim.grid / sub
@@ -493,13 +514,14 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
             with open(target / "report-run.log", "a") as log:
                 if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                     raise CollectError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
+    times_file.write_text(json.dumps({"started": started, "finished": time.time()}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cifar-sweep-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", action="store_true", help="run the six grids first (else read --sweeps)")
     parser.add_argument("--scale", choices=list(SCALES), default="gpu",
-                        help="gpu: the study's scale; cpu: width 1/8, 12 epochs of 2,500 images for the 20-epoch "
+                        help="with --run: gpu: the study's scale; cpu: width 1/8, 12 epochs of 2,500 images for the 20-epoch "
                              "grids, 10 of 5,000 for the 50-epoch ones (default gpu)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell when running (default 3)")
     parser.add_argument("--sweeps", type=Path, help="the folder with one sweep folder per grid "
@@ -513,7 +535,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds={args.seeds}: must be a positive integer")
     sweeps = args.sweeps or (Path("multirun") / f"study-{args.scale}" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}")
     command = "python -m cifar_sweep.report " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    start = time.perf_counter()
     try:
         if args.run:
             if not args.run_py.is_file():
@@ -521,8 +542,7 @@ def main(argv: list[str] | None = None) -> int:
             run_grids(sweeps, args.scale, args.seeds, args.overrides, args.run_py)
         elif args.sweeps is None:
             raise CollectError("--sweeps: give the folder of a finished study run, or --run to make one")
-        verdicts = write_report(sweeps, args.out, args.scale, command,
-                                time.perf_counter() - start if args.run else None)
+        verdicts = write_report(sweeps, args.out, command)
     except CollectError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,20 @@ def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     return values.mean() - half, values.mean() + half
 
 
+def difference_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Welch's interval for mean(a) - mean(b) (Welch-Satterthwaite degrees of freedom); NaN when
+    either side has fewer than two values."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    diff = a.mean() - b.mean()
+    if va + vb == 0:
+        return diff, diff
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = stats.t.ppf((1 + level) / 2, df) * math.sqrt(va + vb)
+    return diff - half, diff + half
+
+
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:
     """Welch's t-test p-value for equal means; NaN when either side has fewer than two values."""
     if len(a) < 2 or len(b) < 2:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cifar_sweep.stats import compare_cells, confidence_interval, welch_p
+from cifar_sweep.stats import compare_cells, confidence_interval, difference_interval, welch_p
 
 
 def test_confidence_interval_by_hand():
@@ -16,10 +16,14 @@ def test_confidence_interval_by_hand():
     assert all(math.isnan(v) for v in confidence_interval(np.array([0.5])))
 
 
-def test_welch_p_matches_a_known_value():
-    # Welch's t = -2.0 / sqrt(0.01/3 + 0.04/3) = -15.49..., df = 2.94...; scipy agrees with R here
-    p = welch_p(np.array([0.1, 0.2, 0.3]) + 2.0, np.array([0.2, 0.4, 0.6]))
-    assert 0 < p < 0.01
+def test_welch_p_and_difference_interval_match_known_values():
+    # by hand: t = 1.8 / sqrt(0.01/3 + 0.04/3) = 13.9427, df = (0.05/3)^2 / ((0.01/3)^2/2 + (0.04/3)^2/2)
+    # = 2.9412, two-sided p = 2 * P(T_df > t) = 0.000885; interval 1.8 +- t(0.975, df) * sqrt(0.05/3)
+    a, b = np.array([2.1, 2.2, 2.3]), np.array([0.2, 0.4, 0.6])
+    assert welch_p(a, b) == pytest.approx(0.00088515, rel=1e-4)
+    low, high = difference_interval(a, b)
+    assert low == pytest.approx(1.38446, rel=1e-5) and high == pytest.approx(2.21554, rel=1e-5)
+    assert all(math.isnan(v) for v in difference_interval(np.array([1.0]), b))
     assert welch_p(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 1.0
     assert math.isnan(welch_p(np.array([1.0]), np.array([1.0, 2.0])))
 

@@ -1,0 +1,106 @@
+"""The study report: its verdict rules on known values, its scale overrides, and one real run of the
+command on tiny synthetic grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cifar_sweep.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, final_verdict, grid_commands,
+                                overfits, overfitting_verdict, winner_verdict)
+from helpers import compose_cfg, run_cli
+
+A = np.array([0.80, 0.81, 0.82])
+
+
+def test_winner_holds_when_it_beats_every_cell_significantly():
+    verdict = winner_verdict({"adam": A, "sgd": A - 0.10, "rmsprop": A - 0.05}, "adam")
+    assert verdict.verdict == HOLDS
+
+
+def test_winner_does_not_hold_when_another_cell_is_significantly_better():
+    verdict = winner_verdict({"adam": A, "sgd": A + 0.05, "rmsprop": A - 0.05}, "adam")
+    assert verdict.verdict == FAILS and "sgd" in verdict.reason
+
+
+def test_winner_is_inconclusive_on_a_tie_within_noise():
+    tie = np.array([0.805, 0.815, 0.81])
+    verdict = winner_verdict({"adam": A, "rmsprop": tie, "sgd": A - 0.10}, "adam")
+    assert verdict.verdict == INCONCLUSIVE and "rmsprop" in verdict.reason and "sgd" not in verdict.reason
+
+
+def test_winner_is_inconclusive_with_fewer_than_two_seeds():
+    assert winner_verdict({"adam": A, "sgd": np.array([0.5])}, "adam").verdict == INCONCLUSIVE
+    assert winner_verdict({"sgd": A}, "adam").verdict == INCONCLUSIVE
+
+
+def test_a_better_mean_that_is_not_significant_is_not_a_failure():
+    noisy = np.array([0.70, 0.95, 0.82])  # mean 0.823 > 0.81, but p is large
+    assert winner_verdict({"adam": A, "sgd": noisy}, "adam").verdict == INCONCLUSIVE
+
+
+def curve(val_loss, train_loss=None):
+    train_loss = train_loss or list(np.linspace(2.0, 0.5, len(val_loss)))
+    return pd.DataFrame({"epoch": range(1, len(val_loss) + 1), "val_loss": val_loss, "train_loss": train_loss})
+
+
+def test_overfitting_needs_a_rising_validation_loss_and_a_falling_training_loss():
+    assert overfits(curve([2.0, 1.5, 1.2, 1.3, 1.4]))          # +17 % over the minimum, train falls
+    assert not overfits(curve([2.0, 1.5, 1.2, 1.21, 1.22]))    # +1.7 %: under the 2 % margin
+    assert not overfits(curve([2.0, 1.5, 1.2, 1.1, 1.0]))      # still falling
+    assert not overfits(curve([2.0, 1.5, 1.2, 1.3, 1.4], [2.0, 1.0, 0.5, 0.6, 0.7]))  # train rose too
+
+
+def test_overfitting_verdict_over_networks_and_seeds():
+    assert overfitting_verdict({"vgg11": [True] * 3, "vgg16": [True] * 3}).verdict == HOLDS
+    assert overfitting_verdict({"vgg11": [True] * 3, "vgg16": [False] * 3}).verdict == FAILS
+    assert overfitting_verdict({"vgg11": [True] * 3, "vgg16": [True, False, True]}).verdict == INCONCLUSIVE
+
+
+def test_final_recipe_is_judged_only_at_the_studys_scale():
+    assert final_verdict(np.array([0.95, 0.95]), full_scale=False).verdict == INCONCLUSIVE
+    assert final_verdict(np.array([0.921, 0.924, 0.925]), full_scale=True).verdict == HOLDS  # 92.28 % inside the CI
+    assert final_verdict(np.array([0.90, 0.901, 0.899]), full_scale=True).verdict == FAILS
+    assert final_verdict(np.array([0.93]), full_scale=True).verdict == HOLDS
+    assert final_verdict(np.array([0.91]), full_scale=True).verdict == INCONCLUSIVE
+
+
+def test_scaled_grids_keep_the_shape_of_steplr():
+    by_grid = {c.grid: c for c in CLAIMS}
+    (sub, over), = grid_commands(by_grid["overfitting"], "cpu")
+    assert "trainer.epochs=12" in over and "scheduler.step_size=6" in over and "data.train_subset=2500" in over
+    cells = dict(grid_commands(by_grid["schedulers"], "cpu"))
+    assert "scheduler=cosine,exponential,plateau" in cells[""] and "scheduler.step_size=2" in cells["step"]
+    assert grid_commands(by_grid["schedulers"], "gpu") == [("", ["trainer.epochs=50", "data.train_subset=null"])]
+    for claim in CLAIMS:  # every command composes (Hydra rejects a key a grid's scheduler lacks)
+        for _, overrides in grid_commands(claim, "cpu"):
+            single = [o.split(",")[0] if o.startswith("scheduler=") else o for o in overrides]
+            compose_cfg([f"experiment={claim.grid}", *single])
+
+
+@pytest.mark.slow
+def test_report_command_runs_the_six_grids_and_writes_every_section(tmp_path):
+    out = tmp_path / "study.md"
+    result = run_cli(["--run", "--scale", "cpu", "--seeds", "1", "--sweeps", str(tmp_path / "sweeps"), "--out", str(out),
+                      "data=synthetic", "data.train_size=300", "data.test_size=100", "data.train_subset=null",
+                      "trainer.epochs=1"], module="cifar_sweep.report", env={"CIFAR10_DIR": "/nonexistent"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    assert text.count("**Verdict: ") == 6
+    for claim in CLAIMS:
+        assert f"## {claim.title}" in text
+        assert (tmp_path / "study" / f"{claim.grid}.png").stat().st_size > 10_000
+    assert "| setting | the study | ours | why |" in text
+    # one seed per cell: no comparison can be decided, and the report says so
+    assert "fewer than 2 completed seeds" in text
+    again = run_cli(["--sweeps", str(tmp_path / "sweeps"), "--out", str(tmp_path / "again.md")],
+                    module="cifar_sweep.report")
+    assert again.returncode == 0 and (tmp_path / "again.md").read_text().count("**Verdict: ") == 6
+
+
+def test_report_without_sweeps_is_one_line_and_writes_nothing(tmp_path):
+    result = run_cli(["--sweeps", str(tmp_path / "nothing"), "--out", str(tmp_path / "study.md")],
+                     module="cifar_sweep.report")
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
