@@ -52,7 +52,7 @@ STUDY_AUGMENT = {"rotation": 15.0, "translate": 0.1, "whole_pixels": True, "scal
 
 
 def test_study_final_is_the_notebook_setting_for_setting():
-    """../shared/STUDY.md, first table."""
+    """The study's own record of its final notebook (STUDY.md, first table)."""
     cfg = compose_cfg(["experiment=study_final"])
     assert cfg.model.name == "vgg16" and cfg.model.width == 1.0 and cfg.model.dropout == 0
     assert cfg.optimizer._target_ == "torch.optim.Adam"
