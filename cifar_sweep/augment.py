@@ -7,13 +7,20 @@ The study's notebook ran, one PIL image at a time:
     RandomHorizontalFlip()                      p = 0.5
 
 Here one call does the same to a whole batch, each image drawing its own parameters, in the same
-order: a rotation warp (`grid_sample`), then an affine warp (translation, and our optional zoom,
-shear and crop shift), then the flip. Each warp is skipped when its strengths are zero, so all
-zeros give the input back unchanged. `interpolation` is torchvision's: nearest (its default, the
-study's) or bilinear; `whole_pixels` rounds translations to whole pixels, as RandomAffine does.
+order: a rotation warp, then an affine warp (translation, and our optional zoom, shear and crop
+shift), then the flip. `interpolation` is torchvision's: nearest (its default, the study's) or
+bilinear; `whole_pixels` rounds translations to whole pixels, as RandomAffine does. All strengths
+zero give the input back unchanged.
+
+When the affine part is a whole-pixel shift and sampling is nearest (the study's settings), the
+three steps compose exactly into one sampling grid: output pixel p takes the rotated image's pixel
+at mirror(p) - shift, which is zero outside the canvas. That single `grid_sample` gives the same
+output as the two warps (tested), several times faster.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -26,13 +33,28 @@ def _uniform(n: int, half_width: float, generator: torch.Generator, device) -> t
     return (torch.rand(n, generator=generator, device=device) * 2 - 1) * half_width
 
 
-def _warp(images: torch.Tensor, inverse: torch.Tensor, shift: torch.Tensor, mode: str) -> torch.Tensor:
-    """Apply x -> A x + shift about the image centre, given A's inverse (n, 2, 2) and the shift in
-    pixels (n, 2); outside the image is zero. Output pixel p samples input pixel A^-1 (p - shift)."""
-    size = images.shape[-1]
-    offset = -(inverse @ (shift * (2.0 / size)).unsqueeze(2))  # pixels -> normalised units (2 per image)
-    grid = F.affine_grid(torch.cat([inverse, offset], dim=2), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+@dataclass
+class Draws:
+    """Each image's parameters; drawn in one order whichever path applies them."""
+    angle: torch.Tensor  # (n,) degrees
+    scale: torch.Tensor  # (n,)
+    shear: torch.Tensor  # (n,) degrees
+    shift: torch.Tensor  # (n, 2) pixels (x, y)
+    flip: torch.Tensor   # (n,) bool
+
+
+def draw(n: int, size: int, aug, generator: torch.Generator, device) -> Draws:
+    angle = _uniform(n, aug.rotation, generator, device)
+    scale = 1 + _uniform(n, aug.scale, generator, device)
+    shear = _uniform(n, aug.shear, generator, device)
+    shift = _uniform(2 * n, aug.translate * size, generator, device).view(n, 2)
+    if aug.whole_pixels:
+        shift = shift.round()  # torchvision: round(U(-3.2, 3.2)) for 0.1 of 32 px
+    if aug.crop_padding > 0:
+        shift = shift + torch.randint(-aug.crop_padding, aug.crop_padding + 1, (n, 2), generator=generator,
+                                      device=device)
+    flip = torch.rand(n, generator=generator, device=device) < aug.flip
+    return Draws(angle, scale, shear, shift, flip)
 
 
 def rotation_inverse(angle_deg: torch.Tensor) -> torch.Tensor:
@@ -50,30 +72,76 @@ def affine_inverse(scale: torch.Tensor, shear_deg: torch.Tensor) -> torch.Tensor
     return torch.stack([torch.stack([one, -shear], 1), torch.stack([zero, one], 1)], 1) / scale[:, None, None]
 
 
-def random_shift(n: int, size: int, aug, generator: torch.Generator, device) -> torch.Tensor:
-    """(n, 2) translations in pixels: U(-translate * size, translate * size) per axis, rounded to
-    whole pixels when aug.whole_pixels (torchvision: round(U(-3.2, 3.2)) for 0.1 of 32 px), plus
-    an integer crop shift in [-crop_padding, crop_padding]."""
-    shift = _uniform(2 * n, aug.translate * size, generator, device).view(n, 2)
-    if aug.whole_pixels:
-        shift = shift.round()
-    if aug.crop_padding > 0:
-        shift = shift + torch.randint(-aug.crop_padding, aug.crop_padding + 1, (n, 2), generator=generator,
-                                      device=device)
-    return shift
+_CENTRES: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def pixel_centres(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised x and y of every pixel centre, as grid_sample sees them: two (1, size * size)."""
+    key = (size, str(device))
+    if key not in _CENTRES:
+        c = (torch.arange(size, device=device, dtype=torch.float32) * 2 + 1) / size - 1
+        y, x = torch.meshgrid(c, c, indexing="ij")
+        _CENTRES[key] = x.reshape(1, -1), y.reshape(1, -1)
+    return _CENTRES[key]
+
+
+def _source(mx: torch.Tensor, my: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """inverse (n, 2, 2) applied to points (mx, my), each (n, size * size); x and y kept apart so
+    that every operation runs over a whole row of pixels."""
+    return (inverse[:, 0, 0:1] * mx + inverse[:, 0, 1:2] * my,
+            inverse[:, 1, 0:1] * mx + inverse[:, 1, 1:2] * my)
+
+
+def _sample(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, mode: str) -> torch.Tensor:
+    """Each output pixel takes the input at (sx, sy), normalised; zero outside the image."""
+    n, _, h, w = images.shape
+    grid = torch.stack([sx, sy], -1).view(n, h, w, 2)
+    return F.grid_sample(images, grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def _warp(images: torch.Tensor, inverse: torch.Tensor, shift: torch.Tensor, mode: str) -> torch.Tensor:
+    """Apply x -> A x + shift about the image centre, given A's inverse (n, 2, 2) and the shift in
+    pixels (n, 2). Output pixel p samples input pixel A^-1 (p - shift)."""
+    size = images.shape[-1]
+    cx, cy = pixel_centres(size, images.device)
+    moved = shift * (2.0 / size)
+    return _sample(images, *_source(cx - moved[:, 0:1], cy - moved[:, 1:2], inverse), mode)
+
+
+def two_warps(images: torch.Tensor, d: Draws, aug) -> torch.Tensor:
+    """The general path: rotation, then affine, then flip, as torchvision does them."""
+    n, device = images.shape[0], images.device
+    if aug.rotation > 0:
+        images = _warp(images, rotation_inverse(d.angle), torch.zeros(n, 2, device=device), aug.interpolation)
+    if aug.translate > 0 or aug.crop_padding > 0 or aug.scale > 0 or aug.shear > 0:
+        images = _warp(images, affine_inverse(d.scale, d.shear), d.shift, aug.interpolation)
+    if aug.flip > 0:
+        images = torch.where(d.flip[:, None, None, None], images.flip(3), images)
+    return images
+
+
+def one_warp(images: torch.Tensor, d: Draws) -> torch.Tensor:
+    """The study's case in one grid (nearest; the affine part a whole-pixel shift): output pixel p
+    samples the input at R^-1 (mirror(p) - shift) when mirror(p) - shift lies on the canvas."""
+    size = images.shape[-1]
+    cx, cy = pixel_centres(size, images.device)
+    moved = d.shift * (2.0 / size)
+    mx = torch.where(d.flip, -1.0, 1.0)[:, None] * cx - moved[:, 0:1]
+    my = cy - moved[:, 1:2]
+    sx, sy = _source(mx, my, rotation_inverse(d.angle))
+    sx = sx.masked_fill((mx.abs() > 1) | (my.abs() > 1), -2.0)  # shifted in from outside the canvas: zero
+    return _sample(images, sx, sy, "nearest")
+
+
+def is_pixel_exact(aug) -> bool:
+    """Nearest sampling and an affine part that moves by whole pixels only: one grid does it all."""
+    return (aug.interpolation == "nearest" and aug.scale == 0 and aug.shear == 0
+            and (aug.whole_pixels or aug.translate == 0))
 
 
 def augment(images: torch.Tensor, aug, generator: torch.Generator) -> torch.Tensor:
-    """Augment float images (N, C, H, W) in [0, 1]: rotation, then affine, then flip."""
-    n, size, device = images.shape[0], images.shape[-1], images.device
-    if aug.rotation > 0:
-        angle = _uniform(n, aug.rotation, generator, device)
-        images = _warp(images, rotation_inverse(angle), torch.zeros(n, 2, device=device), aug.interpolation)
-    if aug.translate > 0 or aug.crop_padding > 0 or aug.scale > 0 or aug.shear > 0:
-        inverse = affine_inverse(1 + _uniform(n, aug.scale, generator, device),
-                                 _uniform(n, aug.shear, generator, device))
-        images = _warp(images, inverse, random_shift(n, size, aug, generator, device), aug.interpolation)
-    if aug.flip > 0:
-        flip = torch.rand(n, generator=generator, device=device) < aug.flip
-        images = torch.where(flip[:, None, None, None], images.flip(3), images)
-    return images
+    """Augment float images (N, C, H, W): rotation, then affine, then flip; zero fill."""
+    if not any(getattr(aug, k) > 0 for k in ("rotation", "translate", "scale", "shear", "crop_padding", "flip")):
+        return images
+    d = draw(images.shape[0], images.shape[-1], aug, generator, images.device)
+    return one_warp(images, d) if is_pixel_exact(aug) else two_warps(images, d, aug)

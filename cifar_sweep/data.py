@@ -11,9 +11,11 @@ import hashlib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from cifar_sweep.augment import augment
 from cifar_sweep.errors import UserError
@@ -191,7 +193,7 @@ class Inputs:
     ((x - mean) / std per channel, as Normalize); all on the batch's device."""
 
     def __init__(self, aug, normalize, device: torch.device, channels_last: bool) -> None:
-        self.aug = aug
+        self.aug = SimpleNamespace(**OmegaConf.to_container(aug, resolve=True)) if OmegaConf.is_config(aug) else aug
         self.mean = torch.tensor(list(normalize.mean), device=device, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(list(normalize.std), device=device, dtype=torch.float32).view(1, 3, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from cifar_sweep.augment import affine_inverse, augment, rotation_inverse
+from cifar_sweep.augment import affine_inverse, augment, draw, is_pixel_exact, one_warp, rotation_inverse, two_warps
 from cifar_sweep.data import synthetic_arrays
 
 ZERO = dict(rotation=0.0, translate=0.0, whole_pixels=True, scale=0.0, shear=0.0, crop_padding=0, flip=0.0,
@@ -114,6 +114,17 @@ def test_nearest_rotation_only_moves_pixels():
     out = augment(x, aug(rotation=15), gen())
     for i in range(len(x)):
         assert set(out[i].flatten().tolist()) <= set(x[i].flatten().tolist()) | {0.0}
+
+
+@pytest.mark.parametrize("extra", [{}, {"crop_padding": 2}, {"rotation": 0.0}, {"translate": 0.0}])
+def test_one_grid_equals_the_two_warps_exactly(extra):
+    """The study's settings take the single-grid path; it must give the two-warp result bit for bit."""
+    a = aug(**{**NOTEBOOK, **extra})
+    assert is_pixel_exact(a)
+    x = images(256)
+    d = draw(len(x), 32, a, gen(3), "cpu")
+    assert d.flip.any() and ((d.shift != 0).any() or a.translate == 0)
+    assert torch.equal(one_warp(x, d), two_warps(x, d, a))
 
 
 def test_warp_matrices_are_the_inverses_they_claim():
