@@ -3,8 +3,12 @@
     python run.py                                   the study's final recipe
     python run.py optimizer=rmsprop trainer.epochs=20
     python run.py -m experiment=optimizers seed=0,1,2
+
+This file owns a run's outcome: it is the one writer of summary.json, and it turns every mistake
+into one `error:` line (exit 2 in a single run; a failed job, NaN to the sweeper, in a sweep).
 """
 
+import logging
 import math
 import os
 import sys
@@ -16,11 +20,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from cifar_sweep import TRUSTED_TARGETS, records
+from cifar_sweep import TRUSTED_TARGETS, records, status
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
+from cifar_sweep.resume import RunDir
 from cifar_sweep.train import train
 from cifar_sweep.trial import TrialLink
+
+log = logging.getLogger(__name__)
 
 
 def parallel_jobs(hydra_cfg) -> int:
@@ -29,31 +36,51 @@ def parallel_jobs(hydra_cfg) -> int:
     return max(1, (os.cpu_count() or 1) + 1 + n if n < 0 else n)
 
 
-@hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
-def main(cfg: DictConfig) -> float | optuna.TrialPruned:
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    trial = None
+def outcome(cfg: DictConfig, hydra_cfg, run: RunDir) -> dict:
+    """Validate, check what the run directory allows, train: the run's summary."""
+    validate(cfg)
+    run.check(cfg)
+    if cfg.trainer.resume and run.finished:
+        log.info("already %s in %s; nothing to resume", run.summary["status"], run.path)
+        return run.summary
+    if run.trained is None:
+        run.remember()
+    trial = TrialLink.from_job(cfg, hydra_cfg)
     try:
-        validate(cfg)
-        trial = TrialLink.from_job(cfg, hydra_cfg)
         job_num = hydra_cfg.job.get("num") or 0
-        summary = train(cfg, run_dir, job_num, parallel_jobs(hydra_cfg), trial and trial.report)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
-        summary = {"status": "failed", "error": str(e)}
-        if records.read_summary(run_dir) is None:  # never overwrite an earlier run's result
-            records.write_summary(run_dir, summary)
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            sys.exit(2)
+        return train(cfg, run.path, job_num, parallel_jobs(hydra_cfg), trial and trial.report,
+                     resume=cfg.trainer.resume and run.trained is not None)
     finally:
         if trial is not None:
             trial.close()
-    if summary["status"] == "pruned":  # an outcome, not an error: returned for the sweeper to record
+
+
+@hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
+def main(cfg: DictConfig) -> float | optuna.TrialPruned:
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    run = RunDir(Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir")
+    mistake = False
+    try:
+        summary = outcome(cfg, hydra_cfg, run)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        summary, mistake = {"status": status.FAILED, "error": str(e)}, True
+    except Exception as e:  # a bug, not a mistake: recorded for collect, then shown in full
+        if not run.finished:
+            records.write_summary(run.path, {"status": status.FAILED,
+                                             "error": f"{type(e).__name__}: {e}".splitlines()[0]})
+        raise
+    finally:
+        run.restore_hydra()
+    trained_now = summary is not run.summary and not mistake
+    if trained_now or (run.trained is None and not run.finished):  # never over an earlier run's files
+        records.write_summary(run.path, summary)
+    if summary["status"] == status.PRUNED:  # an outcome, not an error: returned for the sweeper to record
         return optuna.TrialPruned(summary["error"])
-    if summary["status"] != "completed":
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            sys.exit(1)
+    if summary["status"] != status.COMPLETED:
+        if not multirun:
+            sys.exit(2 if mistake else 1)
         return math.nan  # the Optuna sweeper records NaN as a failed trial and carries on
     return float(summary[cfg.objective])
 

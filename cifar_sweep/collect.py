@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
+from cifar_sweep import status
 from cifar_sweep.stats import compare_cells
 from cifar_sweep.storage import absolute_sqlite, mask_password, open_storage
 
@@ -85,9 +86,9 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
             summary = json.loads(path.read_text())
             return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
         except (OSError, ValueError) as e:
-            return {"status": "unreadable", "error": f"summary.json: {e}".splitlines()[0]}
+            return {"status": status.UNREADABLE, "error": f"summary.json: {e}".splitlines()[0]}
     val = curves["val_acc"]
-    return {"status": "incomplete", "best_val_acc": val.max() if len(val) else None,
+    return {"status": status.INCOMPLETE, "best_val_acc": val.max() if len(val) else None,
             "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
 
 

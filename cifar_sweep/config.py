@@ -24,7 +24,8 @@ OBJECTIVES = ("best_val_acc", "final_val_acc", "test_acc")
 
 
 def _number(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+    """A finite real number (inf and nan are not numbers a user means)."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _integer(x: Any) -> bool:
@@ -58,11 +59,13 @@ def validate(cfg: DictConfig) -> None:
            "leaves a layer with no channels; use model.width >= 1/64")
     _in_range("model.dropout", cfg.model.dropout, 0.0, 1.0, high_open=True)
 
-    _positive("optimizer.lr", cfg.optimizer.lr)
-    _in_range("optimizer.weight_decay", cfg.optimizer.weight_decay, 0.0, float("inf"))
+    check_arguments("optimizer", cfg.optimizer)
+    check_arguments("scheduler", cfg.scheduler)
 
     _one_of("data.source", cfg.data.source, SOURCES)
     _positive("data.eval_batch_size", cfg.data.eval_batch_size, integer=True)
+    _check(_integer(cfg.data.split_seed) and cfg.data.split_seed >= 0, "data.split_seed", cfg.data.split_seed,
+           "must be a non-negative integer")
     _check(_integer(cfg.data.val_size) and cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size,
            "must be a non-negative integer (0: train on every training image, validate on the test set)")
     for part, low in (("mean", None), ("std", 0.0)):
@@ -102,5 +105,76 @@ def validate(cfg: DictConfig) -> None:
     _positive("batch_size", cfg.batch_size, integer=True)
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _one_of("objective", cfg.objective, OBJECTIVES)
-    _one_of("scheduler.interval", cfg.scheduler.get("interval", "epoch"), ("epoch", "step"))
+    check_by_building(cfg)
+
+
+# ---------------------------------------------------------------- optimizer and scheduler arguments
+
+def _increasing_positive_ints(v: Any) -> bool:
+    values = list(v) if OmegaConf.is_list(v) or isinstance(v, (list, tuple)) else None
+    return bool(values) and all(_integer(x) and x > 0 for x in values) and values == sorted(set(values))
+
+
+# What the arguments our optimizer and scheduler configs expose may be: the ranges torch enforces
+# and the ones that keep a run meaningful (a gamma <= 0 flips or zeroes the learning rate).
+ARGUMENT_RULES = {
+    "lr": ("must be a positive number", lambda v: _number(v) and v > 0),
+    "weight_decay": ("must be a number >= 0", lambda v: _number(v) and v >= 0),
+    "momentum": ("must be a number in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
+    "dampening": ("must be a number in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
+    "alpha": ("must be a number in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
+    "eps": ("must be a number >= 0", lambda v: _number(v) and v >= 0),
+    "betas": ("must be two numbers in [0, 1)", lambda v: (OmegaConf.is_list(v) or isinstance(v, (list, tuple)))
+              and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v)),
+    "step_size": ("must be a positive integer (epochs between decays)", lambda v: _integer(v) and v > 0),
+    "gamma": ("must be a number in (0, 1] (the factor the learning rate is multiplied by)",
+              lambda v: _number(v) and 0 < v <= 1),
+    "milestones": ("must be a list of increasing positive integers (epochs)", _increasing_positive_ints),
+    "T_max": ("must be a positive integer (epochs)", lambda v: _integer(v) and v > 0),
+    "eta_min": ("must be a number >= 0", lambda v: _number(v) and v >= 0),
+    "factor": ("must be a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
+    "patience": ("must be an integer >= 0 (epochs)", lambda v: _integer(v) and v >= 0),
+    "total_iters": ("must be an integer >= 0", lambda v: _integer(v) and v >= 0),
+    "max_lr": ("must be a positive number", lambda v: _number(v) and v > 0),
+    "epochs": ("must be a positive integer", lambda v: _integer(v) and v > 0),
+    "mode": ("must be one of min | max", lambda v: v in ("min", "max")),
+    "interval": ("must be one of epoch | step", lambda v: v in ("epoch", "step")),
+    "monitor": ("must be one of val_loss | val_acc", lambda v: v in ("val_loss", "val_acc")),
+    "nesterov": ("must be one of True | False", lambda v: v in (True, False)),
+}
+
+
+def check_arguments(group: str, node) -> None:
+    """Each argument of the optimizer or scheduler config by its rule; any other number must be finite."""
+    for key, value in node.items():
+        if key.startswith("_"):
+            continue
+        allowed, ok = ARGUMENT_RULES.get(key, ("must be a finite number", lambda v: _number(v)))
+        if key in ARGUMENT_RULES or (isinstance(value, numbers.Real) and not isinstance(value, bool)):
+            shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            _check(ok(value), f"{group}.{key}", shown, allowed)
+
+
+def check_by_building(cfg: DictConfig) -> None:
+    """Build the optimizer on one parameter and step the scheduler through a few epochs, so that
+    whatever else torch refuses is one line before training, not a traceback after an epoch."""
+    import torch
+
+    from cifar_sweep.optim import build_optimizer, build_schedule
+
+    try:
+        optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1), torch.device("cpu"))
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise UserError(f"optimizer: {cfg.optimizer._target_} refuses these arguments ({e}); "
+                        "see its documentation for the allowed values") from None
+    try:
+        schedule = build_schedule(cfg.scheduler, optimizer, steps_per_epoch=2)
+        for _ in range(min(3, cfg.trainer.epochs)):
+            for _ in range(2):
+                optimizer.step()
+                schedule.after_step()
+            schedule.after_epoch({"val_loss": 1.0, "val_acc": 0.5})
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as e:
+        raise UserError(f"scheduler: {cfg.scheduler._target_} refuses these arguments "
+                        f"({type(e).__name__}: {e}); see its documentation for the allowed values") from None
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cifar_sweep import status
 from cifar_sweep.collect import CollectError, read_sweep
 from cifar_sweep.stats import ALPHA, confidence_interval, welch_p
 
@@ -180,7 +181,7 @@ def final_verdict(values: np.ndarray, full_scale: bool) -> Verdict:
 
 def cell_values(jobs: pd.DataFrame, keys: list[str]) -> dict[str, np.ndarray]:
     """Per cell (joined values of `keys`), the METRIC of its completed runs."""
-    done = jobs[jobs["status"] == "completed"]
+    done = jobs[jobs["status"] == status.COMPLETED]
     return {cell_name(cell): pd.to_numeric(group[METRIC], errors="coerce").dropna().to_numpy(float)
             for cell, group in done.groupby(keys, sort=True)}
 
@@ -205,7 +206,7 @@ def seed_table(values: dict[str, np.ndarray], claimed: str | None, label: str) -
 
 def _curves(jobs: pd.DataFrame, curves: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per-epoch curves of completed runs with each run's cell, for plotting."""
-    done = jobs[jobs["status"] == "completed"]
+    done = jobs[jobs["status"] == status.COMPLETED]
     cells = done.assign(cell=[cell_name(tuple(r)) if len(keys) > 1 else str(r[0])
                               for r in done[keys].itertuples(index=False)])[["dir", "cell"]]
     return curves.merge(cells, on="dir")
@@ -350,7 +351,7 @@ def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFr
     if claim.grid == "overfitting":
         figure_overfitting(jobs, curves, figure)
         per_net = {}
-        for row in jobs[jobs["status"] == "completed"].itertuples():
+        for row in jobs[jobs["status"] == status.COMPLETED].itertuples():
             per_net.setdefault(row.model, []).append(overfits(curves[curves["dir"] == row.dir]))
         verdict, rule = overfitting_verdict(dict(sorted(per_net.items()))), OVERFIT_RULE
         lines += [seed_table(cell_values(jobs, ["model"]), None, "network"), ""]

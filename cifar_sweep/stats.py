@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cifar_sweep import status
+
 ALPHA = 0.05
 
 
@@ -53,7 +55,7 @@ def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFr
     keys = keys or ["_all"]
     rows = []
     for cell, group in jobs.groupby(keys, dropna=False, sort=True):
-        done = group[group["status"] == "completed"]
+        done = group[group["status"] == status.COMPLETED]
         values = pd.to_numeric(done[metric], errors="coerce").dropna().to_numpy(float)
         low, high = confidence_interval(values)
         rows.append({**dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))),

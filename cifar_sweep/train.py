@@ -10,7 +10,6 @@ checkpoint, and `restore` reads them back.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
@@ -21,14 +20,13 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from cifar_sweep import TRUSTED_TARGETS, records
+from cifar_sweep import records, status
 from cifar_sweep.data import Inputs, Split, make_splits
 from cifar_sweep.errors import Pruned, UserError
 from cifar_sweep.models import build_model, count_params
+from cifar_sweep.optim import Schedule, build_optimizer, build_schedule
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +69,6 @@ class Progress:
     def load(self, state: dict) -> None:
         self.epochs_done, self.best_epoch = state["epoch"], state["best_epoch"]
         self.best_val_acc, self.seconds_before = state["best_val_acc"], state["elapsed"]
-
-
-@dataclass
-class Schedule:
-    """The LR scheduler and when it steps: after every batch ("step") or every epoch ("epoch"),
-    given the monitored validation metric (ReduceLROnPlateau) when `monitor` names one."""
-    scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
-    interval: str
-    monitor: str | None
-
-    def after_step(self) -> None:
-        if self.interval == "step":
-            self.scheduler.step()
-
-    def after_epoch(self, row: dict) -> None:
-        if self.interval == "epoch":
-            self.scheduler.step(*([row[self.monitor]] if self.monitor else []))
 
 
 @dataclass
@@ -138,25 +119,6 @@ def setup_torch(cfg, parallel_jobs: int = 1) -> None:
     tf32 = cfg.trainer.precision != "fp32"  # fp32 means IEEE fp32 throughout, the study's precision
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
-
-
-def build_optimizer(opt_cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    make = instantiate(opt_cfg, _execution_whitelist_=TRUSTED_TARGETS)  # a partial (_partial_: true)
-    extra = {}
-    if device.type == "cuda" and "fused" in inspect.signature(make.func).parameters:
-        extra["fused"] = True
-    return make(model.parameters(), **extra)
-
-
-def build_schedule(sched_cfg, optimizer, steps_per_epoch: int) -> Schedule:
-    """`interval` and `monitor` are our keys, not the scheduler class's."""
-    kwargs = OmegaConf.to_container(sched_cfg, resolve=True)
-    interval = kwargs.pop("interval", "epoch")
-    monitor = kwargs.pop("monitor", None)
-    if interval == "step":
-        kwargs["steps_per_epoch"] = steps_per_epoch
-    scheduler = instantiate(kwargs, _execution_whitelist_=TRUSTED_TARGETS)(optimizer)
-    return Schedule(scheduler, interval, monitor)
 
 
 def build_run(cfg, device: torch.device) -> Run:
@@ -262,7 +224,12 @@ def restore(run: Run, progress: Progress, ckpt_dir: Path) -> None:
     if not path.is_file():
         log.info("no checkpoint in %s: starting from epoch 1", ckpt_dir)
         return
-    state = records.load_checkpoint(path, run.device)
+    try:
+        state = records.load_checkpoint(path, run.device)
+    except Exception as e:  # truncated, corrupt, or not a checkpoint at all: never guess, never delete
+        reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise UserError(f"trainer.resume=true: {path} cannot be read ({reason}); delete {ckpt_dir} to start "
+                        "this run over, or choose another run directory") from None
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.schedule.scheduler.load_state_dict(state["scheduler"])
@@ -290,15 +257,19 @@ def fit(run: Run, progress: Progress, metrics: records.MetricsLog, ckpt_dir: Pat
             if on_epoch is not None:
                 on_epoch(epoch, row)
         test_loss, test_acc = evaluate(run, run.splits["test"])
-        return {"status": "completed", "test_acc": test_acc, "test_loss": test_loss}
+        return {"status": status.COMPLETED, "test_acc": test_acc, "test_loss": test_loss}
     except Pruned as e:
         log.info("trial %s", e)
-        return {"status": "pruned", "error": str(e)}
+        return {"status": status.PRUNED, "error": str(e)}
     except (Diverged, torch.cuda.OutOfMemoryError) as e:
-        kind = "diverged" if isinstance(e, Diverged) else "CUDA out of memory"
-        error = f"{kind}: {e}".splitlines()[0]
-        log.error("run failed: %s", error)
-        return {"status": "failed", "error": error}
+        return failure(e)
+
+
+def failure(e: Exception) -> dict:
+    kind = "diverged" if isinstance(e, Diverged) else "CUDA out of memory"
+    error = f"{kind}: {e}".splitlines()[0]
+    log.error("run failed: %s", error)
+    return {"status": status.FAILED, "error": error}
 
 
 def describe(cfg, run: Run, params: int) -> None:
@@ -309,18 +280,20 @@ def describe(cfg, run: Run, params: int) -> None:
              len(run.splits["test"]))
 
 
-def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch: OnEpoch | None = None) -> dict:
-    """Train per `cfg`, writing records into run_dir; returns the summary.
-    job_num and parallel_jobs place one job of a sweep on the machine (GPU index, CPU threads);
-    on_epoch(epoch, row) is called after each recorded epoch and may raise Pruned."""
-    previous = records.read_summary(run_dir) if cfg.trainer.resume else None
-    if previous and previous.get("status") == "completed":
-        log.info("already completed in %s; nothing to resume", run_dir)
-        return previous
+def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch: OnEpoch | None = None,
+          resume: bool = False) -> dict:
+    """Train per `cfg`, writing metrics and checkpoints into run_dir; returns the summary (run.py
+    writes it). resume: continue from checkpoints/last.pt. job_num and parallel_jobs place one job
+    of a sweep on the machine (GPU index, CPU threads); on_epoch(epoch, row) is called after each
+    recorded epoch and may raise Pruned."""
     progress = Progress()
     setup_torch(cfg, parallel_jobs)
-    run = build_run(cfg, resolve_device(cfg.trainer.device, job_num))
-    if cfg.trainer.resume and not previous:  # a killed run continues; a failed one starts over
+    device = resolve_device(cfg.trainer.device, job_num)
+    try:
+        run = build_run(cfg, device)
+    except torch.cuda.OutOfMemoryError as e:  # the data or the model does not fit on the GPU
+        return {**failure(e), "device": str(device), "epochs_completed": 0, "wall_seconds": progress.seconds()}
+    if resume:
         restore(run, progress, run_dir / "checkpoints")
     metrics = records.MetricsLog(run_dir, keep_epochs=progress.epochs_done)
     params = count_params(run.model)
@@ -331,8 +304,7 @@ def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch
                "final_val_acc": float(metrics.rows[-1]["val_acc"]) if metrics.rows else None,
                "epochs_completed": len(metrics.rows), "wall_seconds": progress.seconds(),
                "first_step_at": progress.first_step_at}
-    records.write_summary(run_dir, summary)
-    if summary["status"] == "completed":
+    if summary["status"] == status.COMPLETED:
         log.info("test_acc %.4f  best_val_acc %.4f (epoch %d)  %.1fs", summary["test_acc"],
                  summary["best_val_acc"], summary["best_epoch"], summary["wall_seconds"])
     return summary

@@ -34,3 +34,11 @@ def run_cli(args: list[str], timeout: float = 600, env: dict | None = None, cwd:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The single `error: ...` line a user mistake prints (and no traceback)."""
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    return errors[0]

@@ -34,20 +34,33 @@ def misshaped_npz(folder):
     return folder
 
 
-# (overrides, a word the message must contain); {tmp} is this test's directory
+# (overrides, the start of the one error line: the key, the value and what is allowed); {tmp} is
+# this test's directory
 MISTAKES = [
-    (["optimizer.lr=-1"], "optimizer.lr=-1"),
-    (["optimizer.lr=0"], "optimizer.lr=0"),
-    (["batch_size=0"], "batch_size=0"),
-    (["trainer.epochs=0"], "trainer.epochs=0"),
-    (["model.width=0.001"], "model.width=0.001"),
-    (["data.val_size=2000"], "data.val_size=2000"),
-    (["data.train_subset=999999"], "data.train_subset=999999"),
-    (["data=cifar10", "data.dir={tmp}/absent"], "data.download=true"),
-    (["data=cifar10", "data.dir={corrupt}"], "not a readable .npz"),
-    (["data=cifar10", "data.dir={misshaped}"], "(N, 32, 32, 3)"),
+    (["optimizer.lr=-1"], "optimizer.lr=-1: must be a positive number"),
+    (["optimizer.lr=0"], "optimizer.lr=0: must be a positive number"),
+    (["optimizer.lr=1e999"], "optimizer.lr=inf: must be a positive number"),
+    (["optimizer.weight_decay=inf"], "optimizer.weight_decay=inf: must be a number >= 0"),
+    (["optimizer=sgd", "optimizer.momentum=-0.5"], "optimizer.momentum=-0.5: must be a number in [0, 1)"),
+    (["optimizer=sgd", "optimizer.nesterov=true", "optimizer.momentum=0"],
+     "optimizer: torch.optim.SGD refuses these arguments (Nesterov momentum requires a momentum"),
+    (["scheduler=step", "scheduler.step_size=0"], "scheduler.step_size=0: must be a positive integer"),
+    (["scheduler=exponential", "scheduler.gamma=-1"], "scheduler.gamma=-1: must be a number in (0, 1]"),
+    (["scheduler=plateau", "scheduler.factor=1.0"],
+     "scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau refuses these arguments (ValueError: Factor"),
+    (["batch_size=0"], "batch_size=0: must be a positive integer"),
+    (["trainer.epochs=0"], "trainer.epochs=0: must be a positive integer"),
+    (["model.width=0.001"], "model.width=0.001: leaves a layer with no channels; use model.width >= 1/64"),
+    (["data.val_size=2000"], "data.val_size=2000: must be in [0, 2000), the number of training images"),
+    (["data.split_seed=-1"], "data.split_seed=-1: must be a non-negative integer"),
+    (["data.train_subset=999999"], "data.train_subset=999999: must be at most 1500"),
+    (["data=cifar10", "data.dir={tmp}/absent"], "data.dir='{tmp}/absent': no CIFAR-10 there (expected train.npz"),
+    (["data=cifar10", "data.dir={corrupt}"], "data.dir: {corrupt}/train.npz is not a readable .npz file"),
+    (["data=cifar10", "data.dir={misshaped}"], "data.dir: {misshaped}/train.npz: x has dtype uint8 and shape "
+                                               "(100, 16, 32, 3); expected uint8 images of shape (N, 32, 32, 3)"),
     (["trainer.device=cuda"] if not __import__("torch").cuda.is_available() else ["trainer.device=tpu"],
-     "trainer.device="),
+     "trainer.device='cuda': no such device is available here; use trainer.device=auto or cpu"
+     if not __import__("torch").cuda.is_available() else "trainer.device='tpu': must be one of"),
 ]
 
 
@@ -63,7 +76,7 @@ def test_user_mistake_is_one_line_exit_2_and_no_success(tmp_path, overrides, exp
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and expected in errors[0], result.stderr
+    assert len(errors) == 1 and errors[0].startswith("error: " + expected.format(**paths)), result.stderr
     assert read_json(run_dir / "summary.json")["status"] == "failed"
 
 

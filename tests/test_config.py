@@ -106,44 +106,44 @@ def test_regularization_options_set_what_they_name():
     assert compose_cfg(["regularization=strong_augmentation"]).augment.interpolation == "bilinear"
 
 
+# (override, the whole message: the key, the value as read, and what is allowed)
 BAD_VALUES = [
-    ("optimizer.lr=-1", "optimizer.lr"),
-    ("optimizer.lr=0", "optimizer.lr"),
-    ("optimizer.lr=abc", "optimizer.lr"),
-    ("optimizer.weight_decay=-0.1", "optimizer.weight_decay"),
-    ("batch_size=0", "batch_size"),
-    ("batch_size=2.5", "batch_size"),
-    ("trainer.epochs=0", "trainer.epochs"),
-    ("trainer.epochs=-3", "trainer.epochs"),
-    ("model.width=0", "model.width"),
-    ("model.width=0.01", "model.width"),
-    ("model.dropout=1.0", "model.dropout"),
-    ("model.name=resnet", "model.name"),
-    ("data.val_size=-1", "data.val_size"),
-    ("data.normalize.std=[0.5,0,0.5]", "data.normalize.std"),
-    ("data.normalize.mean=[0.5]", "data.normalize.mean"),
-    ("augment.interpolation=bicubic", "augment.interpolation"),
-    ("augment.whole_pixels=maybe", "augment.whole_pixels"),
-    ("data.train_subset=-5", "data.train_subset"),
-    ("trainer.device=tpu", "trainer.device"),
-    ("trainer.precision=fp8", "trainer.precision"),
-    ("augment.flip=1.5", "augment.flip"),
-    ("augment.scale=1.0", "augment.scale"),
-    ("augment.crop_padding=2.5", "augment.crop_padding"),
-    ("objective=loss", "objective"),
-    ("seed=-1", "seed"),
+    ("optimizer.lr=-1", "optimizer.lr=-1: must be a positive number"),
+    ("optimizer.lr=0", "optimizer.lr=0: must be a positive number"),
+    ("optimizer.lr=abc", "optimizer.lr='abc': must be a positive number"),
+    ("optimizer.weight_decay=-0.1", "optimizer.weight_decay=-0.1: must be a number >= 0"),
+    ("batch_size=0", "batch_size=0: must be a positive integer"),
+    ("batch_size=2.5", "batch_size=2.5: must be a positive integer"),
+    ("trainer.epochs=0", "trainer.epochs=0: must be a positive integer"),
+    ("trainer.epochs=-3", "trainer.epochs=-3: must be a positive integer"),
+    ("model.width=0", "model.width=0: must be a positive number"),
+    ("model.width=0.01", "model.width=0.01: leaves a layer with no channels; use model.width >= 1/64"),
+    ("model.dropout=1.0", "model.dropout=1.0: must be a number in [0.0, 1.0)"),
+    ("model.name=resnet", "model.name='resnet': must be one of vgg11 | vgg13 | vgg16 | vgg19"),
+    ("data.val_size=-1", "data.val_size=-1: must be a non-negative integer (0: train on every training image, "
+                         "validate on the test set)"),
+    ("data.normalize.std=[0.5,0,0.5]", "data.normalize.std=[0.5, 0, 0.5]: must be three finite numbers, one per "
+                                       "RGB channel, each > 0"),
+    ("data.normalize.mean=[0.5]", "data.normalize.mean=[0.5]: must be three finite numbers, one per RGB channel"),
+    ("augment.interpolation=bicubic", "augment.interpolation='bicubic': must be one of nearest | bilinear"),
+    ("augment.whole_pixels=maybe", "augment.whole_pixels='maybe': must be one of True | False"),
+    ("data.train_subset=-5", "data.train_subset=-5: must be a positive integer"),
+    ("trainer.device=tpu", "trainer.device='tpu': must be one of auto | cpu | cuda | mps"),
+    ("trainer.precision=fp8", "trainer.precision='fp8': must be one of auto | fp32 | tf32 | bf16"),
+    ("augment.flip=1.5", "augment.flip=1.5: must be a number in [0.0, 1.0]"),
+    ("augment.scale=1.0", "augment.scale=1.0: must be a number in [0.0, 1.0)"),
+    ("augment.crop_padding=2.5", "augment.crop_padding=2.5: must be an integer number of pixels in [0, 16]"),
+    ("objective=loss", "objective='loss': must be one of best_val_acc | final_val_acc | test_acc"),
+    ("seed=-1", "seed=-1: must be a non-negative integer"),
 ]
 
 
-@pytest.mark.parametrize("override,key", BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
-def test_bad_values_name_key_value_and_what_is_allowed(override, key):
+@pytest.mark.parametrize("override,expected", BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
+def test_bad_values_name_key_value_and_what_is_allowed(override, expected):
     cfg = compose_cfg([override])
     with pytest.raises(UserError) as err:
         validate(cfg)
-    message = str(err.value)
-    assert message.startswith(f"{key}=") and "\n" not in message
-    assert override.split("=", 1)[1] in message.replace(", ", ",")
-    assert "must" in message or "use" in message
+    assert str(err.value) == expected
 
 
 def test_batch_size_is_one_key_in_the_cli_grids_and_searches():

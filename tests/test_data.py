@@ -75,24 +75,30 @@ def test_batches_cover_the_split_once_in_random_order():
     assert torch.cat([y for _, y in split.batches(4)]).tolist() == list(range(10))
 
 
+# fault -> (how to make it, what the one line says after "data.dir: <dir>/train.npz")
 BAD_FILES = {
-    "truncated": lambda d: (d / "train.npz").write_bytes((d / "train.npz").read_bytes()[:1000]),
-    "not_npz": lambda d: (d / "train.npz").write_text("hello"),
-    "wrong_shape": lambda d: save_npz(d, x=np.zeros((300, 28, 28, 3), np.uint8)),
-    "wrong_dtype": lambda d: save_npz(d, x=np.zeros((300, 32, 32, 3), np.float32)),
-    "labels_out_of_range": lambda d: save_npz(d, y=np.full(300, 12)),
-    "label_count_mismatch": lambda d: save_npz(d, y=np.zeros(10, np.int64)),
+    "truncated": (lambda d: (d / "train.npz").write_bytes((d / "train.npz").read_bytes()[:1000]),
+                  " is not a readable .npz file ("),
+    "not_npz": (lambda d: (d / "train.npz").write_text("hello"), " is not a readable .npz file ("),
+    "wrong_shape": (lambda d: save_npz(d, x=np.zeros((300, 28, 28, 3), np.uint8)),
+                    ": x has dtype uint8 and shape (300, 28, 28, 3); expected uint8 images of shape (N, 32, 32, 3)"),
+    "wrong_dtype": (lambda d: save_npz(d, x=np.zeros((300, 32, 32, 3), np.float32)),
+                    ": x has dtype float32 and shape (300, 32, 32, 3); expected uint8 images of shape (N, 32, 32, 3)"),
+    "labels_out_of_range": (lambda d: save_npz(d, y=np.full(300, 12)), ": labels span [12, 12]; expected 0..9"),
+    "label_count_mismatch": (lambda d: save_npz(d, y=np.zeros(10, np.int64)),
+                             ": y has dtype int64 and shape (10,); expected 300 integer labels"),
 }
 
 
 @pytest.mark.parametrize("fault", BAD_FILES)
 def test_bad_npz_is_one_clear_user_error(tmp_path, fault):
     save_npz(tmp_path)
-    BAD_FILES[fault](tmp_path)
+    make, expected = BAD_FILES[fault]
+    make(tmp_path)
     cfg = compose_cfg([f"data.dir={tmp_path}"])
     with pytest.raises(UserError) as err:
         load_arrays(cfg.data)
-    assert "data.dir" in str(err.value) and "train.npz" in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith(f"data.dir: {tmp_path / 'train.npz'}{expected}") and "\n" not in str(err.value)
 
 
 def test_missing_dir_without_download_says_how_to_fix(tmp_path):

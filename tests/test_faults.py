@@ -9,14 +9,7 @@ import subprocess
 
 import pytest
 
-from helpers import FAST, TINY, read_json, run_cli
-
-
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr[-2000:]
-    return errors[0]
+from helpers import FAST, TINY, one_error_line, read_json, run_cli
 
 
 @pytest.mark.parametrize("url,expected", [
@@ -40,7 +33,9 @@ def test_unwritable_output_directory(tmp_path, key, multirun):
     blocker.write_text("not a directory")
     result = run_cli([*(["-m"] if multirun else []), *FAST, f"{key}={blocker}/run"])
     assert result.returncode == 2
-    assert one_error_line(result).startswith(f"error: {key}=") and blocker.read_text() == "not a directory"
+    line = one_error_line(result)
+    assert line.startswith(f"error: {key}=") and "cannot write there (Not a directory); choose a writable directory" in line
+    assert blocker.read_text() == "not a directory"
 
 
 @pytest.fixture
@@ -104,3 +99,38 @@ def test_collect_with_corrupt_metrics_keeps_the_row(tmp_path):
     result = run_cli([str(tmp_path)], module="cifar_sweep.collect")
     assert result.returncode == 0, result.stderr
     assert "incomplete" in (tmp_path / "results.md").read_text()
+
+
+def test_a_grid_cell_with_a_bad_value_fails_alone_with_its_reason(tmp_path):
+    result = run_cli(["-m", *TINY, "trainer.epochs=1", "optimizer=sgd", "optimizer.momentum=0.9,-0.5",
+                      f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "error: optimizer.momentum=-0.5: must be a number in [0, 1)" in result.stderr
+    from cifar_sweep.collect import collect
+
+    jobs = collect(tmp_path).set_index("optimizer.momentum")
+    assert jobs.loc[0.9, "status"] == "completed"
+    assert jobs.loc[-0.5, "status"] == "failed" and "must be a number in [0, 1)" in jobs.loc[-0.5, "error"]
+    assert run_cli([str(tmp_path)], module="cifar_sweep.collect").returncode == 0
+    assert "must be a number in [0, 1)" in (tmp_path / "results.md").read_text()  # the reason, in the table
+
+
+def test_a_search_past_max_failure_rate_stops_with_one_line(tmp_path):
+    result = run_cli(["-m", "hparams_search=lr_pruning", *TINY, "trainer.epochs=1", "optimizer.lr=choice(-1.0,-2.0)",
+                      "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.25", "hydra/sweeper/pruner=none"],
+                     cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stdout + result.stderr
+    # each failed job said why in its own line; the search adds one line of its own
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: hydra.sweeper")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    line = lines[0]
+    assert "hydra.sweeper.max_failure_rate=0.25: 2 of n_trials=4 trials failed (50%)" in line
+    assert "summary.json" in line and "cifar_sweep.collect" in line
+
+
+def test_collect_on_a_sweep_whose_only_job_is_unreadable(tmp_path):
+    assert run_cli(["-m", *TINY, "trainer.epochs=1", "seed=0", f"hydra.sweep.dir={tmp_path}"]).returncode == 0
+    (tmp_path / "0" / "summary.json").write_text("{not json")
+    result = run_cli([str(tmp_path)], module="cifar_sweep.collect")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "unreadable" in (tmp_path / "results.md").read_text()

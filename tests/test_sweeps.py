@@ -59,7 +59,14 @@ def test_collect_cli_writes_tables_and_plots(grid):
     results = pd.read_csv(grid / "results.csv")
     assert len(results) == 12
     summary = (grid / "summary.md").read_text()
-    assert "| adam" in summary and "best" in summary
+    assert "Compared: `test_acc`" in summary  # the grid's objective, as the study compared
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in summary.splitlines()
+            if line.startswith(("| adam", "| rmsprop", "| sgd"))]
+    header = [c.strip() for c in next(line for line in summary.splitlines() if line.startswith("| optimizer")).strip("|").split("|")]
+    table = [dict(zip(header, row)) for row in rows]
+    assert len(table) == 6  # 3 optimizers x 2 learning rates (seeds folded)
+    best = max((r for r in table if r["mean"] != "nan"), key=lambda r: float(r["mean"]))
+    assert best["mark"] == "best" and [r["mark"] for r in table].count("best") == 1
     for name in ("loss_curves.png", "val_acc.png", "summary.png"):
         data = (grid / "plots" / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
@@ -81,12 +88,16 @@ def test_collect_keeps_killed_and_corrupt_jobs(grid, tmp_path):
 
 
 def test_joblib_runs_two_jobs_in_parallel(tmp_path):
-    result = run_cli(["-m", *TINY, "optimizer=adam,sgd", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+    result = run_cli(["-m", *TINY, "data.train_size=2000", "optimizer=adam,sgd", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                       f"hydra.sweep.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
     jobs = collect(tmp_path)
     assert sorted(jobs["optimizer"]) == ["adam", "sgd"] and set(jobs["status"]) == {"completed"}
+    # they ran at the same time: each trained while the other was training
+    spans = [(read_json(tmp_path / d / "summary.json")["first_step_at"], (tmp_path / d / "summary.json").stat().st_mtime)
+             for d in jobs["dir"]]
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
 def test_optuna_search_continues_in_its_sqlite_study(tmp_path):

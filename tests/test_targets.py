@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar_sweep import TRUSTED_TARGETS
-from cifar_sweep.train import build_optimizer, build_schedule
+from cifar_sweep.optim import build_optimizer, build_schedule
 from helpers import CONF, compose_cfg
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,12 @@ class PruningSweeperImpl(OptunaSweeperImpl):
             self.job_idx += len(returns)
             failures += sum(self._tell(study, t, r) == TrialState.FAIL for t, r in zip(trials, returns))
             if failures > self.max_failure_rate * self.n_trials:
-                raise RuntimeError(f"{failures} trials failed, more than max_failure_rate="
-                                   f"{self.max_failure_rate} of n_trials={self.n_trials}; see the jobs' summary.json")
+                self._save_results(study)
+                print(f"error: hydra.sweeper.max_failure_rate={self.max_failure_rate}: {failures} of n_trials="
+                      f"{self.n_trials} trials failed ({failures / self.n_trials:.0%}), so the search stopped; each "
+                      f"failed job's reason is in its summary.json (python -m cifar_sweep.collect "
+                      f"{self.config.hydra.sweep.dir} lists them)", file=sys.stderr, flush=True)
+                sys.exit(2)
         self._save_results(study)
 
     def _save_results(self, study: optuna.Study) -> None:

@@ -1,0 +1,48 @@
+"""The optimizer and the learning-rate schedule, built from their configs (Hydra `_target_` partials)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from cifar_sweep import TRUSTED_TARGETS
+
+
+@dataclass
+class Schedule:
+    """The LR scheduler and when it steps: after every batch ("step") or every epoch ("epoch"),
+    given the monitored validation metric (ReduceLROnPlateau) when `monitor` names one."""
+    scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
+    interval: str
+    monitor: str | None
+
+    def after_step(self) -> None:
+        if self.interval == "step":
+            self.scheduler.step()
+
+    def after_epoch(self, row: dict) -> None:
+        if self.interval == "epoch":
+            self.scheduler.step(*([row[self.monitor]] if self.monitor else []))
+
+
+def build_optimizer(opt_cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    make = instantiate(opt_cfg, _execution_whitelist_=TRUSTED_TARGETS)  # a partial (_partial_: true)
+    extra = {}
+    if device.type == "cuda" and "fused" in inspect.signature(make.func).parameters:
+        extra["fused"] = True
+    return make(model.parameters(), **extra)
+
+
+def build_schedule(sched_cfg, optimizer, steps_per_epoch: int) -> Schedule:
+    """`interval` and `monitor` are our keys, not the scheduler class's."""
+    kwargs = OmegaConf.to_container(sched_cfg, resolve=True)
+    interval = kwargs.pop("interval", "epoch")
+    monitor = kwargs.pop("monitor", None)
+    if interval == "step":
+        kwargs["steps_per_epoch"] = steps_per_epoch
+    scheduler = instantiate(kwargs, _execution_whitelist_=TRUSTED_TARGETS)(optimizer)
+    return Schedule(scheduler, interval, monitor)

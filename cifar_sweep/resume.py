@@ -1,0 +1,92 @@
+"""What a later command may do in a run directory that already holds a run.
+
+When training first starts, the run keeps its own copy of the config it trained with (Hydra's
+`.hydra/` files) in `checkpoints/config/`. Later, in that directory:
+- without trainer.resume=true, nothing runs: the earlier run's files stay as they are;
+- with trainer.resume=true, the config must match the trained one in every key that changes the
+  result (all but HARMLESS; trainer.epochs included, since cosine's T_max and one-cycle follow it);
+- Hydra rewrites `.hydra/` before any of this runs, so `.hydra/` is put back from the copy: it always
+  describes the training that made the files beside it.
+A run that failed starts over, so its directory takes the new config.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from cifar_sweep import records, status
+from cifar_sweep.errors import UserError
+
+RECORD = Path("checkpoints") / "config"
+HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
+# keys that change how a run is shown or where its files come from, never what it learns
+HARMLESS = ("trainer.resume", "trainer.progress_bar", "trainer.threads", "data.cache_dir", "data.download",
+            "name", "objective")
+
+
+def _flat(node, prefix: str = "") -> dict:
+    out = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
+    """`key=trained value (now value)` for every result-changing key that differs."""
+    now = _flat(OmegaConf.to_container(cfg, resolve=False))
+    then = _flat(OmegaConf.to_container(trained, resolve=False))
+    keys = sorted((now.keys() | then.keys()) - set(HARMLESS) - {"optuna_trial_id"})
+    return [f"{k}={then.get(k, '<absent>')} (now {now.get(k, '<absent>')})" for k in keys if now.get(k) != then.get(k)]
+
+
+class RunDir:
+    """A run directory and the run it may already hold."""
+
+    def __init__(self, path: Path, key: str) -> None:
+        self.path, self.key = path, key  # key: hydra.run.dir or hydra.sweep.dir, for messages
+        self.summary = records.read_summary(path)
+        record = path / RECORD / "config.yaml"
+        self.trained = OmegaConf.load(record) if record.is_file() else None
+        if self.summary is not None and self.summary.get("status") == status.FAILED:
+            self.trained = None  # a failed run starts over
+
+    @property
+    def finished(self) -> bool:
+        return self.summary is not None and self.summary.get("status") in status.FINISHED
+
+    def check(self, cfg: DictConfig) -> None:
+        """Refuse, with one line, anything but resuming the same run (see the module's doc)."""
+        if self.trained is None and not self.finished:
+            return
+        state = self.summary["status"] if self.summary else "killed before it finished"
+        if not cfg.trainer.resume:
+            raise UserError(f"{self.key}={str(self.path)!r}: holds a run already ({state}); add "
+                            "trainer.resume=true to continue it, or choose another directory")
+        differ = differences(cfg, self.trained) if self.trained is not None else []
+        if differ:
+            raise UserError(f"trainer.resume=true: this run ({state}) was trained with " + ", ".join(differ)
+                            + f"; resume it with its own config, or choose another {self.key}")
+
+    def remember(self) -> None:
+        """Keep Hydra's record of this config as the run's own (when training starts afresh)."""
+        target = self.path / RECORD
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for name in HYDRA_FILES:
+            if (self.path / ".hydra" / name).is_file():
+                shutil.copy2(self.path / ".hydra" / name, target / name)
+
+    def restore_hydra(self) -> None:
+        """Put back the `.hydra/` files of the training that made this directory's files."""
+        if self.trained is None:
+            return
+        for name in HYDRA_FILES:
+            if (self.path / RECORD / name).is_file():
+                shutil.copy2(self.path / RECORD / name, self.path / ".hydra" / name)

@@ -1,0 +1,103 @@
+"""A run directory that holds a run: only resuming the same run may touch it, and nothing it wrote
+is ever changed by a refused command."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from helpers import FAST, one_error_line, read_json, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def snapshot(run_dir) -> dict:
+    """Every file below run_dir (but the log, which each command appends to) -> its hash."""
+    return {str(p.relative_to(run_dir)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "run.log"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+@pytest.fixture
+def killed(tmp_path):
+    """A run killed after its last epoch's checkpoint, before its summary.json was written."""
+    run_dir = tmp_path / "run"
+    assert run_cli([*FAST, "model=vgg11", f"hydra.run.dir={run_dir}"]).returncode == 0
+    (run_dir / "summary.json").unlink()
+    return run_dir
+
+
+@pytest.mark.parametrize("overrides,expected", [
+    (["model=vgg16"], "model.name=vgg11 (now vgg16)"),
+    (["trainer.epochs=2"], "trainer.epochs=1 (now 2)"),  # extending a run is refused: cosine's T_max follows it
+    (["optimizer.lr=0.01"], "optimizer.lr=0.001 (now 0.01)"),
+])
+def test_resuming_a_finished_run_with_another_config_is_refused(finished, overrides, expected):
+    before = snapshot(finished)
+    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", *overrides, "trainer.resume=true",
+                      f"hydra.run.dir={finished}"])
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert line.startswith("error: trainer.resume=true: this run (completed) was trained with") and expected in line
+    assert snapshot(finished) == before  # .hydra/ included: put back after Hydra rewrote it
+
+
+def test_resuming_a_killed_run_with_another_model_is_refused(killed):
+    before = snapshot(killed)
+    result = run_cli([*FAST, "model=vgg16", "trainer.resume=true", f"hydra.run.dir={killed}"])
+    assert result.returncode == 2
+    assert "killed before it finished) was trained with model.name=vgg11 (now vgg16)" in one_error_line(result)
+    assert snapshot(killed) == before
+    # the same config then resumes it from its checkpoint, with no epoch trained twice
+    resumed = run_cli([*FAST, "model=vgg11", "trainer.resume=true", f"hydra.run.dir={killed}"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in (killed / "run.log").read_text()
+    assert read_json(killed / "summary.json")["status"] == "completed"
+    assert (killed / "metrics.csv").read_text().count("\n") == 3  # header + epochs 1 and 2, once each
+
+
+def test_a_new_run_into_a_finished_runs_directory_is_refused(finished):
+    before = snapshot(finished)
+    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", f"hydra.run.dir={finished}"])
+    assert result.returncode == 2
+    assert "holds a run already (completed); add trainer.resume=true" in one_error_line(result)
+    assert snapshot(finished) == before
+
+
+def test_resuming_a_finished_run_with_its_own_config_changes_nothing(finished):
+    before = snapshot(finished)
+    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", "trainer.resume=true", "trainer.progress_bar=true",
+                      f"hydra.run.dir={finished}"])  # progress_bar is harmless: it changes no result
+    assert result.returncode == 0, result.stderr
+    assert snapshot(finished) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_checkpoint_on_resume_is_one_line_and_nothing_is_lost(killed, damage):
+    last = killed / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[:200] if damage == "truncated" else b"not a checkpoint")
+    before = snapshot(killed)
+    result = run_cli([*FAST, "model=vgg11", "trainer.resume=true", f"hydra.run.dir={killed}"])
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "last.pt cannot be read" in line and "delete" in line and "to start this run over" in line
+    assert snapshot(killed) == before
+
+
+def test_a_grid_resumed_with_another_model_refuses_each_job_and_keeps_its_files(tmp_path):
+    args = ["-m", *FAST, "trainer.epochs=1", "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli(args).returncode == 0
+    before = snapshot(tmp_path)
+    result = run_cli([*args, "model=vgg11", "trainer.resume=true"])
+    assert result.returncode == 0  # a sweep carries on past failed jobs
+    assert result.stderr.count("error: trainer.resume=true: this run (completed) was trained with model.name") == 2
+    after = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(("multirun.yaml", ".submitit"))}
+    assert after == {k: v for k, v in before.items() if not k.startswith("multirun.yaml")}
