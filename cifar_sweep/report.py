@@ -265,19 +265,47 @@ def figure_overfitting(jobs, curves, path: Path) -> None:
     plt.close(fig)
 
 
-def figure_regularization(jobs, path: Path, claimed: str) -> None:
+def overfit_counts(jobs: pd.DataFrame, curves: pd.DataFrame) -> str:
+    """'none 3/3, augmentation 0/3, ...': per regularization, the completed seeds that overfit."""
+    done = jobs[jobs["status"] == status.COMPLETED]
+    counts = {cell: (sum(overfits(curves[curves["dir"] == d]) for d in group["dir"]), len(group))
+              for cell, group in done.groupby("regularization")}
+    return ", ".join(f"{cell} {k}/{n}" for cell, (k, n) in counts.items())
+
+
+def figure_regularization(jobs, curves, path: Path, claimed: str) -> None:
+    """Per network: the bars (last-epoch test accuracy), and below them each regularization's
+    validation loss per epoch, where a cure shows as a curve that stops rising."""
     import matplotlib.pyplot as plt
 
     nets = sorted(jobs["model"].dropna().unique())
-    fig, axes = plt.subplots(1, len(nets), figsize=(4.6 * len(nets), 3.8), squeeze=False)
+    fig, axes = plt.subplots(2, len(nets), figsize=(4.6 * len(nets), 7.4), squeeze=False)
     limits = _ylim(cell_values(jobs, ["model", "regularization"]))
-    for ax, net in zip(axes[0], nets):
-        _bars(ax, cell_values(jobs[jobs["model"] == net], ["regularization"]), claimed)
-        ax.set(title=net, ylim=limits)
-    fig.suptitle(f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed})")
+    frame = _curves(jobs, curves, ["regularization"]).merge(jobs[["dir", "model"]], on="dir")
+    for col, net in enumerate(nets):
+        _bars(axes[0][col], cell_values(jobs[jobs["model"] == net], ["regularization"]), claimed)
+        axes[0][col].set(title=net, ylim=limits)
+        others = iter(("C0", "C1", "C3", "C4", "C5", "C6"))  # C2 (green) is the claimed cell's
+        for cell, part in sorted(frame[frame["model"] == net].groupby("cell")):
+            _plot_mean_band(axes[1][col], part, "val_loss", str(cell), "C2" if cell == claimed else next(others),
+                            "-" if cell == claimed else "--")
+        axes[1][col].set(xlabel="epoch", ylabel="validation (test-set) loss" if col == 0 else None)
+    axes[1][0].legend(fontsize="x-small")
+    fig.suptitle(f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed}) and "
+                 "validation loss per epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _in_order(groups) -> list:
+    """(cell, frame) pairs sorted by the cell's value: numbers as numbers (16 < 128), else as text."""
+    def key(item):
+        try:
+            return (0, float(item[0]), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(item[0]))
+    return sorted(groups, key=key)
 
 
 def figure_comparison(jobs, curves, claim: Claim, path: Path, with_lr: bool = False) -> None:
@@ -287,7 +315,7 @@ def figure_comparison(jobs, curves, claim: Claim, path: Path, with_lr: bool = Fa
     frame = _curves(jobs, curves, [claim.axis])
     panels = 3 if with_lr else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8))
-    for i, (cell, part) in enumerate(sorted(frame.groupby("cell"), key=lambda kv: str(kv[0]))):
+    for i, (cell, part) in enumerate(_in_order(frame.groupby("cell"))):
         _plot_mean_band(axes[0], part, "val_acc", str(cell), f"C{i}")
         if with_lr:
             lr = part.groupby("epoch")["lr"].mean()
@@ -345,7 +373,7 @@ def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFr
     lines = [f"## {claim.title}", "", f"> {claim.text}", "",
              f"Grid `experiment={claim.grid}`: {len(jobs)} runs ({seeds} seeds), "
              f"{(jobs['status'] == 'completed').sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
-             f"{scale['train_subset'] or 'all'} training images. Compared: `{METRIC}`, the final model's test "
+             f"{_images(scale)} training images. Compared: `{METRIC}`, the final model's test "
              "accuracy after the last epoch, as the study did.", "",
              f"![{claim.grid}]({figures.name}/{figure.name})", ""]
     if claim.grid == "overfitting":
@@ -356,13 +384,14 @@ def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFr
         verdict, rule = overfitting_verdict(dict(sorted(per_net.items()))), OVERFIT_RULE
         lines += [seed_table(cell_values(jobs, ["model"]), None, "network"), ""]
     elif claim.grid == "regularization":
-        figure_regularization(jobs, figure, claim.winner)
+        figure_regularization(jobs, curves, figure, claim.winner)
         subs = {}
         for net in sorted(jobs["model"].dropna().unique()):
             values = cell_values(jobs[jobs["model"] == net], ["regularization"])
             subs[net] = winner_verdict(values, claim.winner)
             lines += [f"**{net}**", "", seed_table(values, claim.winner, "regularization"), "",
-                      f"{net}: *{subs[net].verdict}* ({subs[net].reason}).", ""]
+                      f"{net}: *{subs[net].verdict}* ({subs[net].reason}). Still overfitting at the end "
+                      f"(claim 1's rule), in seeds: {overfit_counts(jobs[jobs['model'] == net], curves)}.", ""]
         verdicts = [v.verdict for v in subs.values()]
         overall = HOLDS if verdicts and all(v == HOLDS for v in verdicts) else (
             FAILS if FAILS in verdicts else INCONCLUSIVE)
@@ -437,13 +466,13 @@ def settings_table() -> list[str]:
 GPU_COMMAND = "python -m cifar_sweep.report --run --scale gpu --seeds 3 --out docs/study-gpu.md"
 
 
-def run_minutes(sweeps: Path) -> float | None:
-    """The whole --run command's wall time, from the times it recorded in the sweeps folder."""
+def run_record(sweeps: Path) -> tuple[str | None, float | None]:
+    """The --run command that made the sweeps and its wall time in minutes, as it recorded them."""
     try:
         times = json.loads((sweeps / "run-times.json").read_text())
-        return (times["finished"] - times["started"]) / 60
+        return times.get("command"), (times["finished"] - times["started"]) / 60
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, None
 
 
 def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
@@ -457,16 +486,16 @@ def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
         verdicts.append(verdict)
     runs = sum(s["runs"] for s in scales.values())
     train_seconds = sum(s["wall_seconds"] for s in scales.values())
-    elapsed = run_minutes(sweeps)
+    run_command, elapsed = run_record(sweeps)
     small = any(s["width"] != 1.0 or s["train_subset"] is not None or s["epochs"] != c.study_epochs
                 for c, s in zip(CLAIMS, scales.values()))
     scale_words = "at a reduced scale" if small else "at the study's scale"
     head = [
         "# The study, re-made", "",
-        f"Made by `{command}` on {datetime.now():%Y-%m-%d}: {runs} runs of the six grids in `conf/experiment/` "
-        f"(runs' own wall time {train_seconds / 60:.0f} min"
-        + (f"; the whole --run command {elapsed:.0f} min" if elapsed else "")
-        + f"), {scale_words}, on "
+        (f"Runs made by `{run_command}` ({elapsed:.0f} min); report by `{command}`" if run_command and
+         run_command != command else f"Made by `{command}`")
+        + f" on {datetime.now():%Y-%m-%d}: {runs} runs of the six grids in `conf/experiment/` "
+        f"(the runs' own wall time {train_seconds / 60:.0f} min), {scale_words}, on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
         f"torch {_torch_version()}.", "",
         "Data: CIFAR-10 from `CIFAR10_DIR`. Every setting is the study's where the study gives one; the "
@@ -476,17 +505,21 @@ def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
     if small:
         width = scales["optimizers"]["width"]
         head += [f"**Scale.** Width {width} VGGs (about {width ** 2:.2%} of the parameters); "
-                 f"{scales['overfitting']['epochs']} epochs of {scales['overfitting']['train_subset'] or 'all'} "
+                 f"{scales['overfitting']['epochs']} epochs of {_images(scales['overfitting'])} "
                  "training images for the grids the study ran 20 epochs, "
-                 f"{scales['optimizers']['epochs']} epochs of {scales['optimizers']['train_subset'] or 'all'} "
+                 f"{scales['optimizers']['epochs']} epochs of {_images(scales['optimizers'])} "
                  "for those it ran 50 (StepLR's step scaled alike); validation and test on the whole test set. "
                  "The verdicts below are about these small networks trained briefly; they say what the grids "
                  "show at this scale, not what the study's full-size networks do. For that, run on a GPU:", "",
                  f"    {GPU_COMMAND}", ""]
-    head += ["| claim | verdict |", "| --- | --- |"]
-    head += [f"| {c.title} | **{v.verdict}** |" for c, v in zip(CLAIMS, verdicts)] + [""]
+    head += ["| claim | verdict | because |", "| --- | --- | --- |"]
+    head += [f"| {c.title} | **{v.verdict}** | {v.reason} |" for c, v in zip(CLAIMS, verdicts)] + [""]
     out.write_text("\n".join(head + body + settings_table()))
     return verdicts
+
+
+def _images(scale: dict) -> str:
+    return f"{scale['train_subset']:,}" if scale["train_subset"] else "all 50,000"
 
 
 def _torch_version() -> str:
@@ -497,7 +530,7 @@ def _torch_version() -> str:
         return "?"
 
 
-def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path) -> None:
+def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path, command: str) -> None:
     """Each grid as `python run.py -m experiment=GRID ...`, one after the other; an existing grid
     folder is resumed (trainer.resume=true keeps its finished jobs). Records its start and end in
     run-times.json (a resumed run keeps the first start)."""
@@ -515,7 +548,7 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
             with open(target / "report-run.log", "a") as log:
                 if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                     raise CollectError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
-    times_file.write_text(json.dumps({"started": started, "finished": time.time()}) + "\n")
+    times_file.write_text(json.dumps({"started": started, "finished": time.time(), "command": command}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run:
             if not args.run_py.is_file():
                 raise CollectError(f"--run-py={str(args.run_py)!r}: no such file; run from the repository root")
-            run_grids(sweeps, args.scale, args.seeds, args.overrides, args.run_py)
+            run_grids(sweeps, args.scale, args.seeds, args.overrides, args.run_py, command)
         elif args.sweeps is None:
             raise CollectError("--sweeps: give the folder of a finished study run, or --run to make one")
         verdicts = write_report(sweeps, args.out, command)
