@@ -37,7 +37,15 @@ def parallel_jobs(hydra_cfg) -> int:
 
 
 def outcome(cfg: DictConfig, hydra_cfg, run: RunDir) -> dict:
-    """Validate, check what the run directory allows, train: the run's summary."""
+    """Validate, check what the run directory allows, train: the run's summary. Afterwards, the
+    run directory's `.hydra/` describes the training that made its files."""
+    try:
+        return attempt(cfg, hydra_cfg, run)
+    finally:
+        run.restore_hydra()
+
+
+def attempt(cfg: DictConfig, hydra_cfg, run: RunDir) -> dict:
     validate(cfg)
     run.check(cfg)
     if cfg.trainer.resume and run.finished:
@@ -71,8 +79,6 @@ def main(cfg: DictConfig) -> float | optuna.TrialPruned:
             records.write_summary(run.path, {"status": status.FAILED,
                                              "error": f"{type(e).__name__}: {e}".splitlines()[0]})
         raise
-    finally:
-        run.restore_hydra()
     trained_now = summary is not run.summary and not mistake
     if trained_now or (run.trained is None and not run.finished):  # never over an earlier run's files
         records.write_summary(run.path, summary)

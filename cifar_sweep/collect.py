@@ -132,7 +132,8 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
                      **overrides, **(trial_of(cfg, trial_id, storages) if trial_id else {}),
                      **read_result(job_dir, job_curves)})
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
-    jobs = pd.DataFrame(rows)
+    jobs = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(
+        [*(k for row in rows for k in row), *RESULT_COLUMNS, "error"])))  # every column, even if no job has it
     override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *TRIAL_COLUMNS, *RESULT_COLUMNS)]
     for key in override_keys:
         jobs[key] = numeric_if_possible(jobs[key])

@@ -59,8 +59,6 @@ def validate(cfg: DictConfig) -> None:
            "leaves a layer with no channels; use model.width >= 1/64")
     _in_range("model.dropout", cfg.model.dropout, 0.0, 1.0, high_open=True)
 
-    check_arguments("optimizer", cfg.optimizer)
-    check_arguments("scheduler", cfg.scheduler)
 
     _one_of("data.source", cfg.data.source, SOURCES)
     _positive("data.eval_batch_size", cfg.data.eval_batch_size, integer=True)
@@ -105,6 +103,9 @@ def validate(cfg: DictConfig) -> None:
     _positive("batch_size", cfg.batch_size, integer=True)
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _one_of("objective", cfg.objective, OBJECTIVES)
+    # last: scheduler arguments such as T_max follow trainer.epochs, which is named first if it is wrong
+    check_arguments("optimizer", cfg.optimizer)
+    check_arguments("scheduler", cfg.scheduler)
     check_by_building(cfg)
 
 

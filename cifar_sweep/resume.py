@@ -78,15 +78,19 @@ class RunDir:
         """Keep Hydra's record of this config as the run's own (when training starts afresh)."""
         target = self.path / RECORD
         shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        for name in HYDRA_FILES:
-            if (self.path / ".hydra" / name).is_file():
-                shutil.copy2(self.path / ".hydra" / name, target / name)
+        _copy(self.path / ".hydra", target)
 
     def restore_hydra(self) -> None:
         """Put back the `.hydra/` files of the training that made this directory's files."""
-        if self.trained is None:
-            return
+        if self.trained is not None:
+            _copy(self.path / RECORD, self.path / ".hydra")
+
+
+def _copy(source: Path, target: Path) -> None:
+    try:
+        target.mkdir(parents=True, exist_ok=True)
         for name in HYDRA_FILES:
-            if (self.path / RECORD / name).is_file():
-                shutil.copy2(self.path / RECORD / name, self.path / ".hydra" / name)
+            if (source / name).is_file():
+                shutil.copy2(source / name, target / name)
+    except OSError as e:
+        raise UserError(f"{target}: cannot write it ({e.strerror}); free space or choose another run directory") from None

@@ -56,8 +56,8 @@ def test_full_disk_fails_cleanly_and_leaves_no_partial_file(tiny_disk):
     result = run_cli([*FAST, f"hydra.run.dir={run_dir}"])
     assert result.returncode == 2
     assert "No space left on device" in one_error_line(result)
-    assert not list((run_dir / "checkpoints").iterdir())  # no half-written checkpoint or temp file
-    assert not list(run_dir.glob(".*.tmp*"))
+    assert not list((run_dir / "checkpoints").glob("*.pt"))  # no half-written checkpoint
+    assert not list(run_dir.rglob(".*.tmp*"))                 # nor a temporary file
     summary = run_dir / "summary.json"
     assert not summary.exists() or read_json(summary)["status"] == "failed"
 
