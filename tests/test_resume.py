@@ -18,6 +18,17 @@ def snapshot(run_dir) -> dict:
             for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "run.log"}
 
 
+def refused(run_dir, args: list[str]) -> str:
+    """Run `python run.py ARGS` in run_dir; it must refuse (exit 2) and change no file there.
+    Returns its one error line."""
+    before = snapshot(run_dir)
+    result = run_cli([*FAST, *args, f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert snapshot(run_dir) == before  # .hydra/ included: put back after Hydra rewrote it
+    return line
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("finished") / "run"
@@ -41,21 +52,13 @@ def killed(tmp_path):
     (["optimizer.lr=0.01"], "optimizer.lr=0.001 (now 0.01)"),
 ])
 def test_resuming_a_finished_run_with_another_config_is_refused(finished, overrides, expected):
-    before = snapshot(finished)
-    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", *overrides, "trainer.resume=true",
-                      f"hydra.run.dir={finished}"])
-    assert result.returncode == 2
-    line = one_error_line(result)
+    line = refused(finished, ["model=vgg11", "trainer.epochs=1", *overrides, "trainer.resume=true"])
     assert line.startswith("error: trainer.resume=true: this run (completed) was trained with") and expected in line
-    assert snapshot(finished) == before  # .hydra/ included: put back after Hydra rewrote it
 
 
 def test_resuming_a_killed_run_with_another_model_is_refused(killed):
-    before = snapshot(killed)
-    result = run_cli([*FAST, "model=vgg16", "trainer.resume=true", f"hydra.run.dir={killed}"])
-    assert result.returncode == 2
-    assert "killed before it finished) was trained with model.name=vgg11 (now vgg16)" in one_error_line(result)
-    assert snapshot(killed) == before
+    line = refused(killed, ["model=vgg16", "trainer.resume=true"])
+    assert "killed before it finished) was trained with model.name=vgg11 (now vgg16)" in line
     # the same config then resumes it from its checkpoint, with no epoch trained twice
     resumed = run_cli([*FAST, "model=vgg11", "trainer.resume=true", f"hydra.run.dir={killed}"])
     assert resumed.returncode == 0, resumed.stderr
@@ -65,11 +68,8 @@ def test_resuming_a_killed_run_with_another_model_is_refused(killed):
 
 
 def test_a_new_run_into_a_finished_runs_directory_is_refused(finished):
-    before = snapshot(finished)
-    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", f"hydra.run.dir={finished}"])
-    assert result.returncode == 2
-    assert "holds a run already (completed); add trainer.resume=true" in one_error_line(result)
-    assert snapshot(finished) == before
+    line = refused(finished, ["model=vgg11", "trainer.epochs=1"])
+    assert "holds a run already (completed); add trainer.resume=true" in line
 
 
 def test_resuming_a_finished_run_with_its_own_config_changes_nothing(finished):
@@ -84,12 +84,8 @@ def test_resuming_a_finished_run_with_its_own_config_changes_nothing(finished):
 def test_a_corrupt_checkpoint_on_resume_is_one_line_and_nothing_is_lost(killed, damage):
     last = killed / "checkpoints" / "last.pt"
     last.write_bytes(last.read_bytes()[:200] if damage == "truncated" else b"not a checkpoint")
-    before = snapshot(killed)
-    result = run_cli([*FAST, "model=vgg11", "trainer.resume=true", f"hydra.run.dir={killed}"])
-    assert result.returncode == 2
-    line = one_error_line(result)
+    line = refused(killed, ["model=vgg11", "trainer.resume=true"])
     assert "last.pt cannot be read" in line and "delete" in line and "to start this run over" in line
-    assert snapshot(killed) == before
 
 
 def test_a_grid_resumed_with_another_model_refuses_each_job_and_keeps_its_files(tmp_path):
