@@ -97,6 +97,8 @@ def validate(cfg: DictConfig) -> None:
     _one_of("trainer.channels_last", t.channels_last, ("auto", True, False))
     if t.threads is not None:
         _positive("trainer.threads", t.threads, integer=True)
+    if t.patience is not None:
+        _positive("trainer.patience", t.patience, integer=True)
     for flag in ("compile", "deterministic", "resume", "progress_bar"):
         _one_of(f"trainer.{flag}", t[flag], (True, False))
 

@@ -50,9 +50,22 @@ class Progress:
     seconds_before: float = 0.0  # wall time of earlier attempts of this run (resume)
     started: float = field(default_factory=time.perf_counter)
     first_step_at: float | None = None  # unix time of this attempt's first optimizer step
+    epochs_at_start: int = 0  # epochs done before this attempt (resume), for the time left
 
     def seconds(self) -> float:
         return self.seconds_before + time.perf_counter() - self.started
+
+    def time_left(self, epochs: int) -> str:
+        """'about 4 min left': this attempt's mean epoch time times the epochs still to do."""
+        done_now = self.epochs_done - self.epochs_at_start
+        if done_now <= 0:
+            return "time left unknown"
+        seconds = (time.perf_counter() - self.started) / done_now * (epochs - self.epochs_done)
+        return f"about {seconds / 60:.0f} min left" if seconds >= 90 else f"about {seconds:.0f} s left"
+
+    def stale(self, patience: int | None) -> bool:
+        """True when early stopping is on and val_acc has not improved for `patience` epochs."""
+        return bool(patience) and self.epochs_done - (self.best_epoch or 0) >= patience
 
     def finish_epoch(self, epoch: int, val_acc: float) -> bool:
         """Record a finished epoch; True when it is the best so far."""
@@ -69,6 +82,7 @@ class Progress:
     def load(self, state: dict) -> None:
         self.epochs_done, self.best_epoch = state["epoch"], state["best_epoch"]
         self.best_val_acc, self.seconds_before = state["best_val_acc"], state["elapsed"]
+        self.epochs_at_start = self.epochs_done
 
 
 @dataclass
@@ -86,6 +100,7 @@ class Run:
     batch_size: int
     eval_batch_size: int
     epochs: int
+    patience: int | None  # early stopping: epochs without a better val_acc; None = off
     progress_bar: bool
 
     def autocast(self):
@@ -138,7 +153,7 @@ def build_run(cfg, device: torch.device) -> Run:
                inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last), generator=generator,
                device=device, bf16=cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda),
                batch_size=cfg.batch_size, eval_batch_size=cfg.data.eval_batch_size, epochs=cfg.trainer.epochs,
-               progress_bar=cfg.trainer.progress_bar)
+               patience=cfg.trainer.patience, progress_bar=cfg.trainer.progress_bar)
 
 
 # ---------------------------------------------------------------- one epoch
@@ -152,7 +167,8 @@ def train_epoch(run: Run, epoch: int, progress: Progress | None = None) -> dict:
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     seen = 0
     start = time.perf_counter()
-    bar = tqdm(total=steps, desc=f"epoch {epoch}/{run.epochs}", leave=False,
+    left = f", {progress.time_left(run.epochs)}" if progress is not None and epoch > 1 else ""
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{run.epochs}{left}", leave=False,
                disable=None if run.progress_bar else True, dynamic_ncols=True)
     for step, (x, y) in enumerate(train.batches(run.batch_size, run.generator), start=1):
         with run.autocast():
@@ -247,17 +263,26 @@ def fit(run: Run, progress: Progress, metrics: records.MetricsLog, ckpt_dir: Pat
         on_epoch: OnEpoch | None) -> dict:
     """The epochs still to do, then the test set; the outcome's fields of the summary."""
     try:
+        stopped_early = progress.stale(run.patience)  # a resumed run that had already stopped
         for epoch in range(progress.epochs_done + 1, run.epochs + 1):
+            if stopped_early:
+                break
             row = run_epoch(run, epoch, progress)
             save_checkpoints(run, progress, ckpt_dir, best=progress.finish_epoch(epoch, row["val_acc"]))
             metrics.append(row)
             log.info("epoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  "
-                     "%.1fs  %.0f img/s", epoch, run.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
-                     row["val_acc"], row["lr"], row["epoch_seconds"], row["images_per_second"])
+                     "%.1fs  %.0f img/s  %s", epoch, run.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
+                     row["val_acc"], row["lr"], row["epoch_seconds"], row["images_per_second"],
+                     progress.time_left(run.epochs))
             if on_epoch is not None:
                 on_epoch(epoch, row)
+            stopped_early = progress.stale(run.patience) and epoch < run.epochs
+            if stopped_early:
+                log.info("stopping early: val_acc has not improved for %d epochs (best %.4f at epoch %d)",
+                         run.patience, progress.best_val_acc, progress.best_epoch)
         test_loss, test_acc = evaluate(run, run.splits["test"])
-        return {"status": status.COMPLETED, "test_acc": test_acc, "test_loss": test_loss}
+        return {"status": status.COMPLETED, "test_acc": test_acc, "test_loss": test_loss,
+                "stopped_early": stopped_early}
     except Pruned as e:
         log.info("trial %s", e)
         return {"status": status.PRUNED, "error": str(e)}

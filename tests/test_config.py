@@ -135,6 +135,7 @@ BAD_VALUES = [
     ("augment.crop_padding=2.5", "augment.crop_padding=2.5: must be an integer number of pixels in [0, 16]"),
     ("objective=loss", "objective='loss': must be one of best_val_acc | final_val_acc | test_acc"),
     ("seed=-1", "seed=-1: must be a non-negative integer"),
+    ("trainer.patience=0", "trainer.patience=0: must be a positive integer"),
 ]
 
 

@@ -42,6 +42,16 @@ def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cf
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))["epoch"] == 2
 
 
+def test_patience_stops_a_run_that_cannot_learn(tmp_path, fast_cfg):
+    summary = train(fast_cfg("trainer.epochs=12", "trainer.patience=2", "optimizer.lr=1e-12", "scheduler=none",
+                             "regularization=none"), tmp_path)
+    assert summary["status"] == "completed" and summary["stopped_early"] is True
+    assert summary["epochs_completed"] == summary["best_epoch"] + 2 < 12
+    assert len(read_metrics(tmp_path)) == summary["epochs_completed"] and summary["test_acc"] is not None
+    learns = train(fast_cfg("trainer.patience=2"), tmp_path / "learns")  # a run that improves goes on
+    assert learns["stopped_early"] is False and learns["epochs_completed"] == 2
+
+
 def test_val_size_zero_validates_on_the_test_set_and_says_so(tmp_path):
     result = run_cli([*FAST, "data.val_size=0", "objective=test_acc", f"hydra.run.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr
