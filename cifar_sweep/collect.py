@@ -121,13 +121,16 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     if not job_dirs:
         raise CollectError(f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
                            "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>")
-    rows, curves, storages, objectives = [], [], {}, []
+    rows, curves, storages, objectives, studies = [], [], {}, [], set()
     for job_dir in job_dirs:
         job_curves = read_curves(job_dir)
         overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
         trial_id = overrides.pop("optuna_trial_id", None)
         cfg = read_config(job_dir)
         objectives.append(cfg.get("objective") if cfg is not None else None)
+        if trial_id and cfg is not None:
+            studies.add((absolute_sqlite(str(cfg.hydra.sweeper.storage), cfg.hydra.runtime.cwd),
+                         str(cfg.hydra.sweeper.study_name)))
         rows.append({"job": job_number(job_dir, cfg), "dir": str(job_dir.relative_to(sweep_dir)),
                      **overrides, **(trial_of(cfg, trial_id, storages) if trial_id else {}),
                      **read_result(job_dir, job_curves)})
@@ -144,6 +147,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     # the number the sweep itself optimised or compared (cfg.objective), when its jobs agree on one
     known = [o for o in objectives if o in METRICS]
     jobs.attrs["objective"] = known[0] if known and len(set(known)) == 1 else "best_val_acc"
+    jobs.attrs["studies"] = sorted(studies)  # (storage URL, study name) of an Optuna search
     return jobs, pd.concat(curves, ignore_index=True), swept
 
 
@@ -186,27 +190,45 @@ def optuna_results(sweep_dir: Path) -> list[str]:
     return ["## Optuna's best trial per invocation", "", *lines, ""] if lines else []
 
 
-def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] = ()) -> str:
-    return "\n".join([
-        f"# Summary: {metric} per cell (seeds folded)", "",
-        f"Compared: `{metric}`, {METRICS[metric]}.", "",
-        "mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
-        "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
-        "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell.", "",
-        table.to_markdown(index=False, floatfmt=".4g"), "", *optuna_lines])
+def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] = (), search: bool = False) -> str:
+    if search and table.empty:
+        cells = ["No cell of this search was run more than once, so there are no seed statistics; "
+                 "the trials below are its comparison.", ""]
+    else:
+        cells = ["mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
+                 "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
+                 "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell."
+                 + (" Only cells run more than once (seeds) are shown." if search else ""), "",
+                 table.to_markdown(index=False, floatfmt=".4g"), ""]
+    return "\n".join([f"# Summary: {metric} per cell (seeds folded)", "",
+                      f"Compared: `{metric}`, {METRICS[metric]}.", "", *cells, *optuna_lines])
 
 
 def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],
                   metric: str) -> list[str]:
-    """Write the tables and plots into sweep_dir; returns the two Markdown texts written."""
-    from cifar_sweep import plots  # matplotlib only when writing
+    """Write the tables and plots into sweep_dir; returns the two Markdown texts written. A grid
+    gets the cell table and the grid plots; an Optuna search its trials, best first, and Optuna's
+    own plots, with the cell table only for cells that seeds repeat."""
+    from cifar_sweep import plots, search  # matplotlib and optuna only when writing
 
     table = compare_cells(jobs, cell_keys(swept), metric)
-    texts = [results_markdown(jobs, swept), summary_markdown(table, metric, optuna_results(sweep_dir))]
+    studies = [s for s in (search.load_study(url, name) for url, name in jobs.attrs.get("studies", [])) if s]
+    extra = []
+    if studies:
+        table = table[table["n"] + table["not_completed"] >= 2].reset_index(drop=True)
+        for study in studies:
+            trials = search.trials_table(study)
+            trials.to_csv(sweep_dir / f"trials_{study.study_name}.csv", index=False)
+            extra += search.trials_markdown(trials)
+            written = search.write_plots(study, sweep_dir / "plots")
+            extra += [f"Optuna's plots of study `{study.study_name}`: " + ", ".join(f"plots/{w}" for w in written), ""]
+    texts = [results_markdown(jobs, swept),
+             summary_markdown(table, metric, [*optuna_results(sweep_dir), *extra], search=bool(studies))]
     jobs.to_csv(sweep_dir / "results.csv", index=False)
     (sweep_dir / "results.md").write_text(texts[0])
     (sweep_dir / "summary.md").write_text(texts[1])
-    plots.write_all(sweep_dir / "plots", jobs, curves, cell_keys(swept), table, metric)
+    if not studies:
+        plots.write_all(sweep_dir / "plots", jobs, curves, cell_keys(swept), table, metric)
     return texts
 
 
@@ -228,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     print("\n".join(texts))
-    print(f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}")
+    print(f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}"
+          + (" (an Optuna search: also trials_<study>.csv and Optuna's plots)" if jobs.attrs["studies"] else ""))
     return 0
 
 

@@ -119,3 +119,12 @@ def test_optuna_search_continues_in_its_sqlite_study(tmp_path):
     assert run_cli([str(tmp_path / "multirun" / "vgg16_tpe")], module="cifar_sweep.collect").returncode == 0
     summary = (tmp_path / "multirun" / "vgg16_tpe" / "summary.md").read_text()
     assert summary.count("best value") == 2 and f"{best:.4g}" in summary  # optimization_results.yaml, per invocation
+    # a search gets its trials, best first, and Optuna's own plots instead of the grid's
+    assert "## Trials, best first (8 of 8)" in summary and "No cell of this search was run more than once" in summary
+    trials = pd.read_csv(tmp_path / "multirun" / "vgg16_tpe" / "trials_vgg16_tpe.csv")
+    assert trials["value"].iloc[0] == best and list(trials["value"]) == sorted(trials["value"], reverse=True)
+    plots = tmp_path / "multirun" / "vgg16_tpe" / "plots"
+    for name in ("optuna_history.png", "optuna_slice.png", "optuna_parallel.png", "optuna_intermediate.png",
+                 "optuna_importance.png"):
+        assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert not (plots / "val_acc.png").exists()

@@ -1,0 +1,106 @@
+"""An Optuna search as Optuna sees it: its trials, best first, and Optuna's own plots.
+
+    trials_table(study)        one row per trial: number, state, value, params, epochs reported
+    write_plots(study, dir)    optuna_history.png, optuna_slice.png (log axes for log parameters),
+                               optuna_intermediate.png (x: where pruned trials stopped),
+                               optuna_parallel.png, optuna_importance.png (with 2+ parameters)
+
+collect calls these for a sweep whose jobs belong to an optuna_pruning study.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from cifar_sweep.storage import open_storage
+
+
+def load_study(url: str, name: str):
+    """The study, or None when its storage cannot be opened (collect still writes its other tables)."""
+    import optuna
+
+    try:
+        storage = open_storage(url)
+        return optuna.load_study(study_name=name, storage=storage) if storage is not None else None
+    except Exception:  # a missing or broken database must not stop collect
+        return None
+
+
+def trials_table(study) -> pd.DataFrame:
+    """Finished trials by objective (best first), then the pruned, failed and running ones."""
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({"trial": t.number, "state": t.state.name,
+                     "value": t.value if t.values is not None and len(t.values) == 1 else None,
+                     "epochs": len(t.intermediate_values), **t.params})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    maximize = study.direction.name == "MAXIMIZE" if len(study.directions) == 1 else True
+    table["_done"] = table["state"] != "COMPLETE"
+    table = table.sort_values(["_done", "value"], ascending=[True, not maximize], na_position="last")
+    return table.drop(columns="_done").reset_index(drop=True)
+
+
+def _save(ax_or_axes, path: Path) -> None:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    axes = np.atleast_1d(ax_or_axes).ravel()
+    fig = axes[0].figure
+    fig.set_size_inches(max(6.0, 4.0 * len(axes)) if len(axes) > 1 else 8.0, 5.0)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _mark_pruned(ax, study) -> None:
+    """An x at each pruned trial's last reported value."""
+    from optuna.trial import TrialState
+
+    pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
+    if pruned:
+        steps = [max(t.intermediate_values) for t in pruned]
+        ax.plot(steps, [t.intermediate_values[s] for t, s in zip(pruned, steps)], "kx", markersize=8,
+                label="pruned here")
+        ax.legend(fontsize="x-small")
+
+
+def write_plots(study, out_dir: Path) -> list[str]:
+    """Optuna's matplotlib plots of the study, as PNGs in out_dir; returns the names written."""
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as plots
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        return []
+    params = {name for t in done for name in t.params}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made = {"optuna_history.png": lambda: plots.plot_optimization_history(study),
+            "optuna_slice.png": lambda: plots.plot_slice(study),
+            "optuna_parallel.png": lambda: plots.plot_parallel_coordinate(study)}
+    if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        made["optuna_intermediate.png"] = lambda: plots.plot_intermediate_values(study)
+    if len(params) >= 2 and len(done) >= 2:
+        made["optuna_importance.png"] = lambda: plots.plot_param_importances(study)
+    written = []
+    with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental; that is its business
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        for name, plot in made.items():
+            axes = plot()
+            if name == "optuna_intermediate.png":
+                _mark_pruned(axes, study)
+            _save(axes, out_dir / name)
+            written.append(name)
+    return written
+
+
+def trials_markdown(table: pd.DataFrame, top: int = 10) -> list[str]:
+    if table.empty:
+        return []
+    shown = table.head(top)
+    return [f"## Trials, best first ({len(shown)} of {len(table)})", "",
+            shown.to_markdown(index=False, floatfmt=".4g"), ""]
