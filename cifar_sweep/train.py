@@ -58,6 +58,8 @@ class Progress:
     def time_left(self, epochs: int) -> str:
         """'about 4 min left': this attempt's mean epoch time times the epochs still to do."""
         done_now = self.epochs_done - self.epochs_at_start
+        if self.epochs_done >= epochs:
+            return "done"
         if done_now <= 0:
             return "time left unknown"
         seconds = (time.perf_counter() - self.started) / done_now * (epochs - self.epochs_done)
@@ -102,6 +104,7 @@ class Run:
     epochs: int
     patience: int | None  # early stopping: epochs without a better val_acc; None = off
     progress_bar: bool
+    label: str = ""       # "job 3: " in a sweep, so that lines of parallel jobs can be told apart
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -168,7 +171,7 @@ def train_epoch(run: Run, epoch: int, progress: Progress | None = None) -> dict:
     seen = 0
     start = time.perf_counter()
     left = f", {progress.time_left(run.epochs)}" if progress is not None and epoch > 1 else ""
-    bar = tqdm(total=steps, desc=f"epoch {epoch}/{run.epochs}{left}", leave=False,
+    bar = tqdm(total=steps, desc=f"{run.label}epoch {epoch}/{run.epochs}{left}", leave=False,
                disable=None if run.progress_bar else True, dynamic_ncols=True)
     for step, (x, y) in enumerate(train.batches(run.batch_size, run.generator), start=1):
         with run.autocast():
@@ -270,9 +273,9 @@ def fit(run: Run, progress: Progress, metrics: records.MetricsLog, ckpt_dir: Pat
             row = run_epoch(run, epoch, progress)
             save_checkpoints(run, progress, ckpt_dir, best=progress.finish_epoch(epoch, row["val_acc"]))
             metrics.append(row)
-            log.info("epoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  "
-                     "%.1fs  %.0f img/s  %s", epoch, run.epochs, row["train_loss"], row["train_acc"], row["val_loss"],
-                     row["val_acc"], row["lr"], row["epoch_seconds"], row["images_per_second"],
+            log.info("%sepoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  "
+                     "%.1fs  %.0f img/s  %s", run.label, epoch, run.epochs, row["train_loss"], row["train_acc"],
+                     row["val_loss"], row["val_acc"], row["lr"], row["epoch_seconds"], row["images_per_second"],
                      progress.time_left(run.epochs))
             if on_epoch is not None:
                 on_epoch(epoch, row)
@@ -306,11 +309,12 @@ def describe(cfg, run: Run, params: int) -> None:
 
 
 def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch: OnEpoch | None = None,
-          resume: bool = False) -> dict:
+          resume: bool = False, label: str = "") -> dict:
     """Train per `cfg`, writing metrics and checkpoints into run_dir; returns the summary (run.py
     writes it). resume: continue from checkpoints/last.pt. job_num and parallel_jobs place one job
     of a sweep on the machine (GPU index, CPU threads); on_epoch(epoch, row) is called after each
-    recorded epoch and may raise Pruned."""
+    recorded epoch and may raise Pruned. label names the job in log lines; jobs running in
+    parallel show no progress bars (they would interleave), only their log lines."""
     progress = Progress()
     setup_torch(cfg, parallel_jobs)
     device = resolve_device(cfg.trainer.device, job_num)
@@ -318,6 +322,7 @@ def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch
         run = build_run(cfg, device)
     except torch.cuda.OutOfMemoryError as e:  # the data or the model does not fit on the GPU
         return {**failure(e), "device": str(device), "epochs_completed": 0, "wall_seconds": progress.seconds()}
+    run.label, run.progress_bar = label, run.progress_bar and parallel_jobs == 1
     if resume:
         restore(run, progress, run_dir / "checkpoints")
     metrics = records.MetricsLog(run_dir, keep_epochs=progress.epochs_done)

@@ -69,6 +69,9 @@ def test_search_continues_its_study_up_to_the_new_total(tmp_path):
         result = run_cli([*SEARCH, "trainer.epochs=1", f"hydra.sweeper.n_trials={n_trials}",
                           "hydra.sweeper.sampler.seed=null"], cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
+        if n_trials == 5:  # each finished trial is logged with where the study stands
+            assert "trial 4 (5 of 5 done): COMPLETE" in result.stdout + result.stderr
+            assert "best so far" in result.stdout + result.stderr
         assert len(load(sqlite(tmp_path)).trials) == n_trials
     study = load(sqlite(tmp_path))
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

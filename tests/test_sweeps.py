@@ -88,10 +88,14 @@ def test_collect_keeps_killed_and_corrupt_jobs(grid, tmp_path):
 
 
 def test_joblib_runs_two_jobs_in_parallel(tmp_path):
-    result = run_cli(["-m", *TINY, "data.train_size=2000", "optimizer=adam,sgd", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                      f"hydra.sweep.dir={tmp_path}"])
+    result = run_cli(["-m", *TINY, "data.train_size=2000", "objective=test_acc", "optimizer=adam,sgd",
+                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "Joblib.Parallel(n_jobs=2" in output
+    # each job says where the grid stands; the last one has seen both
+    assert output.count(" of 2 done (completed, test_acc ") == 2 and "2 of 2 done, best so far test_acc" in output
+    assert "job 0: epoch 2/2" in output and "job 1: epoch 2/2" in output  # lines, not interleaved bars
     jobs = collect(tmp_path)
     assert sorted(jobs["optimizer"]) == ["adam", "sgd"] and set(jobs["status"]) == {"completed"}
     # they ran at the same time: each trained while the other was training

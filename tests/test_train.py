@@ -2,6 +2,7 @@
 
 import csv
 import math
+import re
 import os
 import signal
 import subprocess
@@ -55,7 +56,9 @@ def test_patience_stops_a_run_that_cannot_learn(tmp_path, fast_cfg):
 def test_val_size_zero_validates_on_the_test_set_and_says_so(tmp_path):
     result = run_cli([*FAST, "data.val_size=0", "objective=test_acc", f"hydra.run.dir={tmp_path}"])
     assert result.returncode == 0, result.stderr
-    assert "per-epoch validation on the test set (data.val_size=0" in (tmp_path / "run.log").read_text()
+    log = (tmp_path / "run.log").read_text()
+    assert "per-epoch validation on the test set (data.val_size=0" in log
+    assert re.search(r"epoch 1/2 .* about \d+ s left", log) and re.search(r"epoch 2/2 .* done", log)
     summary = read_json(tmp_path / "summary.json")
     assert summary["final_val_acc"] == summary["test_acc"]  # the last epoch's validation is the test set
     assert summary["test_acc"] > 0.5

@@ -124,7 +124,9 @@ class PruningSweeperImpl(OptunaSweeperImpl):
                 overrides = [(*o, f"+optuna_trial_id={t._trial_id}") for o, t in zip(overrides, trials)]
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
             self.job_idx += len(returns)
-            failures += sum(self._tell(study, t, r) == TrialState.FAIL for t, r in zip(trials, returns))
+            states = [self._tell(study, t, r) for t, r in zip(trials, returns)]
+            failures += states.count(TrialState.FAIL)
+            self._log_progress(study, trials, states)
             if failures > self.max_failure_rate * self.n_trials:
                 self._save_results(study)
                 print(f"error: hydra.sweeper.max_failure_rate={self.max_failure_rate}: {failures} of n_trials="
@@ -133,6 +135,20 @@ class PruningSweeperImpl(OptunaSweeperImpl):
                       f"{self.config.hydra.sweep.dir} lists them)", file=sys.stderr, flush=True)
                 sys.exit(2)
         self._save_results(study)
+
+    def _log_progress(self, study: optuna.Study, trials: list, states: list) -> None:
+        """'trial 7 (4 of 16 done): COMPLETE 0.5192; best so far 0.5301 (trial 2)' per finished trial."""
+        done = budget_used(study)
+        try:
+            best = study.best_trial if len(study.directions) == 1 else None
+        except ValueError:  # no completed trial yet
+            best = None
+        frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+        for trial, state in zip(trials, states):
+            value = frozen[trial.number].value
+            shown = f" {value:.4g}" if value is not None and state == TrialState.COMPLETE else ""
+            log.info("trial %d (%d of %d done): %s%s%s", trial.number, done, self.n_trials, state.name, shown,
+                     f"; best so far {best.value:.4g} (trial {best.number})" if best else "")
 
     def _save_results(self, study: optuna.Study) -> None:
         states = [t.state.name for t in study.get_trials(deepcopy=False)]
