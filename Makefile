@@ -10,7 +10,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[test,postgres]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[test,postgres,tensorboard,mlflow]"
 	touch $@
 
 # data: $CIFAR10_DIR if set (train.npz/test.npz or cifar-10-batches-py/), else data/cifar10, downloaded if missing

@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from cifar_sweep import TRUSTED_TARGETS, records, status
+from cifar_sweep import TRUSTED_TARGETS, records, status, trackers
 from cifar_sweep.callbacks import JOBS_ENV
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
@@ -54,15 +54,25 @@ def attempt(cfg: DictConfig, hydra_cfg, run: RunDir) -> dict:
         return run.summary
     if run.trained is None:
         run.remember()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    tracker = trackers.start(cfg, run.path, Path(hydra_cfg.sweep.dir) if multirun else None)
     trial = TrialLink.from_job(cfg, hydra_cfg)
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        tracker.epoch(row)
+        if trial is not None:
+            trial.report(epoch, row)  # may stop the run: Pruned
+
     try:
         job_num = hydra_cfg.job.get("num") or 0
-        label = f"job {job_num}: " if hydra_cfg.mode == RunMode.MULTIRUN else ""
-        return train(cfg, run.path, job_num, parallel_jobs(hydra_cfg), trial and trial.report,
-                     resume=cfg.trainer.resume and run.trained is not None, label=label)
+        summary = train(cfg, run.path, job_num, parallel_jobs(hydra_cfg), on_epoch,
+                        resume=cfg.trainer.resume and run.trained is not None,
+                        label=f"job {job_num}: " if multirun else "")
     finally:
         if trial is not None:
             trial.close()
+    tracker.finish(summary)
+    return summary
 
 
 def grid_progress(run_dir: Path, job_num: int, jobs: int, objective: str) -> str:

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from cifar_sweep.augment import INTERPOLATIONS
 from cifar_sweep.errors import UserError
+from cifar_sweep.trackers import LOGGERS
 from cifar_sweep.models import VGG_LAYERS, narrowest_channels
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -105,6 +106,7 @@ def validate(cfg: DictConfig) -> None:
     _positive("batch_size", cfg.batch_size, integer=True)
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _one_of("objective", cfg.objective, OBJECTIVES)
+    _one_of("logger.name", cfg.logger.name, LOGGERS)
     # last: scheduler arguments such as T_max follow trainer.epochs, which is named first if it is wrong
     check_arguments("optimizer", cfg.optimizer)
     check_arguments("scheduler", cfg.scheduler)

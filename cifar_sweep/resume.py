@@ -24,7 +24,7 @@ RECORD = Path("checkpoints") / "config"
 HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
 # keys that change how a run is shown or where its files come from, never what it learns
 HARMLESS = ("trainer.resume", "trainer.progress_bar", "trainer.threads", "data.cache_dir", "data.download",
-            "name", "objective")
+            "name", "objective", "logger.")  # a key ending in "." stands for every key below it
 
 
 def _flat(node, prefix: str = "") -> dict:
@@ -42,7 +42,8 @@ def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
     """`key=trained value (now value)` for every result-changing key that differs."""
     now = _flat(OmegaConf.to_container(cfg, resolve=False))
     then = _flat(OmegaConf.to_container(trained, resolve=False))
-    keys = sorted((now.keys() | then.keys()) - set(HARMLESS) - {"optuna_trial_id"})
+    keys = sorted(k for k in now.keys() | then.keys()
+                  if k != "optuna_trial_id" and not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS))
     return [f"{k}={then.get(k, '<absent>')} (now {now.get(k, '<absent>')})" for k in keys if now.get(k) != then.get(k)]
 
 

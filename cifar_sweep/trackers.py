@@ -1,0 +1,152 @@
+"""Experiment trackers a run reports to besides its own files: logger=csv | tensorboard | mlflow.
+
+metrics.csv and summary.json are always written; a tracker is a copy for the tools people already
+run. A tracker that is not installed, down or misconfigured never fails a run and never slows it
+for long: its first error is one warning, and from then on the tracker is off.
+
+    tracker = start(cfg, run_dir, sweep_dir)   # after validation, before training
+    tracker.epoch(row)                         # each metrics.csv row
+    tracker.finish(summary)                    # the run's outcome
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+LOGGERS = ("csv", "tensorboard", "mlflow")
+FINAL = ("test_acc", "test_loss", "best_val_acc", "final_val_acc", "epochs_completed", "wall_seconds")
+SCALARS = {"train_loss": "train/loss", "train_acc": "train/acc", "val_loss": "val/loss", "val_acc": "val/acc",
+           "lr": "lr", "images_per_second": "images_per_second"}
+
+
+def flat_config(cfg) -> dict:
+    """The run's config as dotted keys -> plain values (what trackers call params or hparams)."""
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+    return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
+
+
+class Tracker:
+    """logger=csv: metrics.csv is the record; nothing else to send."""
+
+    def epoch(self, row: dict) -> None:
+        pass
+
+    def finish(self, summary: dict) -> None:
+        pass
+
+
+class Guarded(Tracker):
+    """Runs a tracker's calls; on its first error logs one warning and turns it off."""
+
+    def __init__(self, name: str, make) -> None:
+        self.name = name
+        self.inner = self._safely(make)
+
+    def _safely(self, action):
+        try:
+            with warnings.catch_warnings():  # the trackers' own deprecations are not the run's concern
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return action()
+        except Exception as e:  # any failure of a tracker: never the run's
+            log.warning("logger=%s: %s; carrying on without it (metrics.csv has everything)", self.name,
+                        f"{type(e).__name__}: {e}".splitlines()[0])
+            self.inner = None
+            return None
+
+    def epoch(self, row: dict) -> None:
+        if self.inner is not None:
+            self._safely(lambda: self.inner.epoch(row))
+
+    def finish(self, summary: dict) -> None:
+        if self.inner is not None:
+            self._safely(lambda: self.inner.finish(summary))
+
+
+class TensorBoard(Tracker):
+    """Event files in <run dir>/<logger.dir>: per-epoch scalars, and the hparams view at the end."""
+
+    def __init__(self, cfg, run_dir: Path) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / cfg.logger.dir))
+        self.hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                        for k, v in flat_config(cfg).items() if v is not None}
+
+    def epoch(self, row: dict) -> None:
+        for key, tag in SCALARS.items():
+            self.writer.add_scalar(tag, float(row[key]), int(row["epoch"]))
+        self.writer.flush()
+
+    def finish(self, summary: dict) -> None:
+        metrics = {f"hparams/{k}": float(summary[k]) for k in FINAL if summary.get(k) is not None}
+        self.writer.add_hparams(self.hparams, metrics, run_name=".")
+        self.writer.close()
+
+
+class MLflow(Tracker):
+    """One MLflow run per job: the flattened config as params, per-epoch metrics, the status as a
+    tag and the summary at the end. A resumed job continues its MLflow run (its id is kept in the
+    run directory)."""
+
+    def __init__(self, cfg, run_dir: Path, sweep_dir: Path | None) -> None:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a server that is down: fail at once
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+        from mlflow.entities import Param
+        from mlflow.tracking import MlflowClient
+
+        home = sweep_dir if sweep_dir is not None else run_dir.parent
+        self.client = MlflowClient(tracking_uri=cfg.logger.tracking_uri or f"sqlite:///{home.resolve()}/mlflow.db")
+        name = cfg.logger.experiment or (f"{cfg.name}/{sweep_dir.name}" if sweep_dir is not None else cfg.name)
+        found = self.client.get_experiment_by_name(name)
+        experiment = found.experiment_id if found else self.client.create_experiment(name)
+        self.id_file = run_dir / "mlflow_run.json"
+        previous = json.loads(self.id_file.read_text())["run_id"] if self.id_file.is_file() else None
+        if previous:
+            self.run_id = previous
+        else:
+            run_name = str(run_dir.relative_to(home)) if sweep_dir is not None else run_dir.name
+            self.run_id = self.client.create_run(experiment, run_name=run_name,
+                                                 tags={"status": "running", "run_dir": str(run_dir)}).info.run_id
+            self.id_file.write_text(json.dumps({"run_id": self.run_id, "experiment": name}) + "\n")
+            params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
+            for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+                self.client.log_batch(self.run_id, params=params[start:start + 100])
+
+    def epoch(self, row: dict) -> None:
+        from mlflow.entities import Metric
+
+        step = int(row["epoch"])
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(row[k]), 0, step) for k in SCALARS])
+
+    def finish(self, summary: dict) -> None:
+        from mlflow.entities import Metric
+
+        final = [Metric(k, float(summary[k]), 0, 0) for k in FINAL if summary.get(k) is not None]
+        self.client.log_batch(self.run_id, metrics=final)
+        self.client.set_tag(self.run_id, "status", summary.get("status"))
+        if summary.get("error"):
+            self.client.set_tag(self.run_id, "error", str(summary["error"])[:5000])
+        self.client.set_terminated(self.run_id, "FINISHED" if summary.get("status") != "failed" else "FAILED")
+
+
+def start(cfg, run_dir: Path, sweep_dir: Path | None) -> Tracker:
+    """The configured tracker, guarded; logger=csv is none."""
+    name = cfg.logger.name
+    if name == "tensorboard":
+        return Guarded(name, lambda: TensorBoard(cfg, run_dir))
+    if name == "mlflow":
+        return Guarded(name, lambda: MLflow(cfg, run_dir, sweep_dir))
+    return Tracker()

@@ -1,0 +1,125 @@
+"""logger=tensorboard and logger=mlflow, read back with each tool's own reader (and a real TensorBoard
+server over HTTP), compared with metrics.csv; a tracker that fails never fails the run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from cifar_sweep.trackers import Guarded
+from helpers import FAST, read_json, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def metrics(run_dir) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def tensorboard_run(tmp_path_factory):
+    pytest.importorskip("tensorboard", reason="pip install -e '.[tensorboard]'")
+    run_dir = tmp_path_factory.mktemp("tb") / "run"
+    result = run_cli([*FAST, "trainer.epochs=3", "logger=tensorboard", f"hydra.run.dir={run_dir}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run_dir
+
+
+def test_tensorboard_events_equal_metrics_csv(tensorboard_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tensorboard_run / "tensorboard"))
+    events.Reload()
+    rows = metrics(tensorboard_run)
+    for column, tag in (("train_loss", "train/loss"), ("val_acc", "val/acc"), ("lr", "lr"),
+                        ("images_per_second", "images_per_second")):
+        logged = events.Scalars(tag)
+        assert [s.step for s in logged] == [1, 2, 3]
+        assert [s.value for s in logged] == pytest.approx([float(r[column]) for r in rows], rel=1e-6), tag
+    summary = read_json(tensorboard_run / "summary.json")
+    assert events.Scalars("hparams/test_acc")[0].value == pytest.approx(summary["test_acc"], rel=1e-6)
+    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")  # the hparams view
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_real_tensorboard_server_serves_the_runs_scalars(tensorboard_run):
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tensorboard_run),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=tensorboard&tag=val%2Facc"
+    try:
+        deadline, data = time.time() + 90, None
+        while time.time() < deadline and data is None:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    data = json.loads(response.read())
+            except OSError:  # not listening yet, or the run not loaded yet
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert data is not None, "TensorBoard did not answer"
+    assert [step for _, step, _ in data] == [1, 2, 3]
+    assert [value for _, _, value in data] == pytest.approx([float(r["val_acc"]) for r in metrics(tensorboard_run)])
+
+
+def test_mlflow_holds_one_run_per_job_equal_to_metrics_csv(tmp_path):
+    pytest.importorskip("mlflow", reason="pip install -e '.[mlflow]'")
+    from mlflow.tracking import MlflowClient
+
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", *FAST, "optimizer=adam,sgd", "logger=mlflow", f"hydra.sweep.dir={sweep}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{sweep}/mlflow.db")
+    experiment = client.get_experiment_by_name(f"default/{sweep.name}")  # the sweep's, shared by its jobs
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"0", "1"}
+    for job, run in runs.items():
+        rows, summary = metrics(sweep / job), read_json(sweep / job / "summary.json")
+        history = client.get_metric_history(run.info.run_id, "val_acc")
+        assert [(m.step, m.value) for m in history] == [(int(r["epoch"]), float(r["val_acc"])) for r in rows]
+        assert run.data.params["optimizer._target_"] in ("torch.optim.Adam", "torch.optim.SGD")
+        assert run.data.params["model.name"] == "vgg16" and run.data.tags["status"] == "completed"
+        assert run.data.metrics["test_acc"] == pytest.approx(summary["test_acc"])
+        assert run.info.status == "FINISHED"
+
+
+def test_a_tracker_that_is_down_never_fails_the_run(tmp_path):
+    pytest.importorskip("mlflow", reason="pip install -e '.[mlflow]'")
+    result = run_cli([*FAST, "logger=mlflow", "logger.tracking_uri=http://127.0.0.1:1", f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in (tmp_path / "run.log").read_text().splitlines() if "logger=mlflow:" in line]
+    assert len(warnings) == 1 and "carrying on without it" in warnings[0]
+    assert read_json(tmp_path / "summary.json")["status"] == "completed" and len(metrics(tmp_path)) == 2
+
+
+def test_guarded_warns_once_and_turns_the_tracker_off(caplog):
+    class Flaky:
+        calls = 0
+
+        def epoch(self, row):
+            Flaky.calls += 1
+            raise ConnectionError("server gone")
+
+    with caplog.at_level(logging.WARNING, logger="cifar_sweep.trackers"):
+        tracker = Guarded("mlflow", Flaky)
+        for epoch in range(3):
+            tracker.epoch({"epoch": epoch})
+        tracker.finish({})
+    assert Flaky.calls == 1 and len(caplog.records) == 1
+    assert "ConnectionError: server gone" in caplog.records[0].getMessage()
