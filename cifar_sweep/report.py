@@ -30,6 +30,7 @@ import pandas as pd
 
 from cifar_sweep import status
 from cifar_sweep.collect import CollectError, read_sweep
+from cifar_sweep.plots import sort_key
 from cifar_sweep.stats import ALPHA, confidence_interval, welch_p
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
@@ -298,16 +299,6 @@ def figure_regularization(jobs, curves, path: Path, claimed: str) -> None:
     plt.close(fig)
 
 
-def _in_order(groups) -> list:
-    """(cell, frame) pairs sorted by the cell's value: numbers as numbers (16 < 128), else as text."""
-    def key(item):
-        try:
-            return (0, float(item[0]), "")
-        except (TypeError, ValueError):
-            return (1, 0.0, str(item[0]))
-    return sorted(groups, key=key)
-
-
 def figure_comparison(jobs, curves, claim: Claim, path: Path, with_lr: bool = False) -> None:
     """Validation accuracy per epoch (and the learning rate) per cell, and the bars."""
     import matplotlib.pyplot as plt
@@ -315,7 +306,7 @@ def figure_comparison(jobs, curves, claim: Claim, path: Path, with_lr: bool = Fa
     frame = _curves(jobs, curves, [claim.axis])
     panels = 3 if with_lr else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8))
-    for i, (cell, part) in enumerate(_in_order(frame.groupby("cell"))):
+    for i, (cell, part) in enumerate(sorted(frame.groupby("cell"), key=lambda kv: sort_key((kv[0],)))):
         _plot_mean_band(axes[0], part, "val_acc", str(cell), f"C{i}")
         if with_lr:
             lr = part.groupby("epoch")["lr"].mean()
@@ -372,7 +363,7 @@ def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFr
     figure = figures / f"{claim.grid}.png"
     lines = [f"## {claim.title}", "", f"> {claim.text}", "",
              f"Grid `experiment={claim.grid}`: {len(jobs)} runs ({seeds} seeds), "
-             f"{(jobs['status'] == 'completed').sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
+             f"{(jobs['status'] == status.COMPLETED).sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
              f"{_images(scale)} training images. Compared: `{METRIC}`, the final model's test "
              "accuracy after the last epoch, as the study did.", "",
              f"![{claim.grid}]({figures.name}/{figure.name})", ""]
