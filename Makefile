@@ -8,9 +8,10 @@ PY := $(VENV)/bin/python
 .PHONY: demo test venv
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+$(VENV)/.installed: pyproject.toml plugins/optuna_pruning_sweeper/pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[test,postgres,tensorboard,mlflow]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e plugins/optuna_pruning_sweeper \
+	  -e ".[test,postgres,tensorboard,mlflow,dashboard]"
 	touch $@
 
 # data: $CIFAR10_DIR if set (train.npz/test.npz or cifar-10-batches-py/), else data/cifar10, downloaded if missing

@@ -56,21 +56,19 @@ def attempt(cfg: DictConfig, hydra_cfg, run: RunDir) -> dict:
         run.remember()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     tracker = trackers.start(cfg, run.path, Path(hydra_cfg.sweep.dir) if multirun else None)
-    trial = TrialLink.from_job(cfg, hydra_cfg)
+    trial = TrialLink.from_job()
 
     def on_epoch(epoch: int, row: dict) -> None:
         tracker.epoch(row)
         if trial is not None:
             trial.report(epoch, row)  # may stop the run: Pruned
 
-    try:
-        job_num = hydra_cfg.job.get("num") or 0
-        summary = train(cfg, run.path, job_num, parallel_jobs(hydra_cfg), on_epoch,
-                        resume=cfg.trainer.resume and run.trained is not None,
-                        label=f"job {job_num}: " if multirun else "")
-    finally:
-        if trial is not None:
-            trial.close()
+    job_num = hydra_cfg.job.get("num") or 0
+    summary = train(cfg, run.path, job_num, parallel_jobs(hydra_cfg), on_epoch,
+                    resume=cfg.trainer.resume and run.trained is not None,
+                    label=f"job {job_num}: " if multirun else "")
+    if trial is not None:
+        trial.record(summary)
     tracker.finish(summary)
     return summary
 

@@ -2,6 +2,10 @@
 the median pruner; total epochs trained and the best validation accuracy found.
 
     python bench/pruning.py [N_TRIALS] [EPOCHS] [TRAIN_IMAGES] [WARMUP_EPOCHS]
+    python bench/pruning.py slots [N_TRIALS] [EPOCHS] [TRAIN_IMAGES] [WARMUP_EPOCHS]
+
+`slots`: the pruned search with two trials at a time (joblib, n_jobs=2), with each slot refilled at once
+(refill=true) and in batches of two (refill=false): the share of the slots' time that jobs ran.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def search(pruner: str, n_trials: int, epochs: int, train: int, warmup: int,
-           folder: Path) -> tuple[int, float, float, dict]:
+           folder: Path, extra: tuple[str, ...] = ()) -> tuple[int, float, float, dict]:
     start = time.perf_counter()
     pruner_args = [f"hydra/sweeper/pruner={pruner}"]
     if pruner == "median":  # prune from the 5th trial on, once `warmup` epochs are done
@@ -28,7 +32,7 @@ def search(pruner: str, n_trials: int, epochs: int, train: int, warmup: int,
     subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", "hparams_search=lr_pruning", *data_overrides(),
                     "model.width=0.125", f"trainer.epochs={epochs}", f"data.train_subset={train}", "data.val_size=2000",
                     "trainer.progress_bar=false", f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.sampler.seed=42",
-                    *pruner_args], cwd=folder, check=True, capture_output=True)
+                    *pruner_args, *extra], cwd=folder, check=True, capture_output=True)
     wall = time.perf_counter() - start
     study = optuna.load_study(study_name="lr_pruning", storage=f"sqlite:///{folder}/multirun/lr_pruning/optuna.db")
     epochs_trained = sum(len(t.intermediate_values) for t in study.trials)
@@ -37,11 +41,39 @@ def search(pruner: str, n_trials: int, epochs: int, train: int, warmup: int,
     return epochs_trained, study.best_value, wall, states
 
 
+def busy_share(folder: Path, n_jobs: int) -> float:
+    """Sum of the jobs' run times over n_jobs x the span from the first job's start to the last one's end.
+    A job starts when Hydra writes its .hydra/overrides.yaml and ends when run.py writes summary.json."""
+    spans = [(job.parent.joinpath(".hydra", "overrides.yaml").stat().st_mtime, job.stat().st_mtime)
+             for job in folder.rglob("summary.json")]
+    first, last = min(s for s, _ in spans), max(e for _, e in spans)
+    return sum(e - s for s, e in spans) / (n_jobs * (last - first))
+
+
+def slots(n_trials: int, epochs: int, train: int, warmup: int) -> None:
+    rows = {}
+    for refill in ("true", "false"):
+        with tempfile.TemporaryDirectory() as tmp:
+            epochs_trained, best, wall, states = search(
+                "median", n_trials, epochs, train, warmup, Path(tmp),
+                ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2", f"hydra.sweeper.refill={refill}"))
+            rows[refill] = (busy_share(Path(tmp) / "multirun", 2), epochs_trained, wall, states)
+    print(f"lr_pruning search with the median pruner, 2 trials at a time (joblib), {n_trials} trials x up to {epochs} "
+          f"epochs, vgg16 width 0.125, {train:,} {'real' if has_real_data() else 'synthetic'} training images")
+    table([(f"refill={r}", f"{b:.1%}", e, f"{w:.0f}", s) for r, (b, e, w, s) in rows.items()],
+          ("slots", "busy", "epochs trained", "wall s", "trials"))
+    result("pruning_slots_busy_share", rows["true"][0], ">=0.9")
+    result("pruning_slots_busy_share_in_batches", rows["false"][0], "(upstream's batches, for comparison)")
+
+
 def main() -> None:
+    mode = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] == "slots" else "pruners"
     n_trials = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     train = int(sys.argv[3]) if len(sys.argv) > 3 else 4000
     warmup = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+    if mode == "slots":
+        return slots(n_trials, epochs, train, warmup)
     rows = {}
     for pruner in ("none", "median"):
         with tempfile.TemporaryDirectory() as tmp:

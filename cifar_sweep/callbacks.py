@@ -11,7 +11,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from cifar_sweep.storage import mask_password, sqlite_file
+from optuna_pruning_sweeper.study import mask_password, sqlite_file
 
 OPEN_ATTEMPTS = 4
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import pandas as pd
 import yaml
 from omegaconf import OmegaConf
+from optuna_pruning_sweeper.study import mask_password, trial_reference
 
 from cifar_sweep import status
 from cifar_sweep.stats import compare_cells
-from cifar_sweep.storage import absolute_sqlite, mask_password, open_storage
+from cifar_sweep.storage import open_storage
 
 RESULT_COLUMNS = ["status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_seconds"]
 CURVE_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
@@ -92,13 +93,12 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
             "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
 
 
-def trial_of(cfg, trial_id: str, storages: dict) -> dict:
+def trial_of(url: str, trial_id: int, storages: dict) -> dict:
     """The Optuna trial number and state of a job launched by the optuna_pruning sweeper."""
     try:
-        url = absolute_sqlite(str(cfg.hydra.sweeper.storage), cfg.hydra.runtime.cwd)
         if url not in storages:
             storages[url] = open_storage(url)
-        trial = storages[url].get_trial(int(trial_id)) if storages[url] is not None else None
+        trial = storages[url].get_trial(trial_id) if storages[url] is not None else None
     except Exception as e:  # an unreachable database or a broken file must not stop the table
         return {"trial_state": f"unknown ({type(e).__name__})"}
     return {"trial": trial.number, "trial_state": trial.state.name} if trial else {}
@@ -125,14 +125,13 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     for job_dir in job_dirs:
         job_curves = read_curves(job_dir)
         overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
-        trial_id = overrides.pop("optuna_trial_id", None)
         cfg = read_config(job_dir)
         objectives.append(cfg.get("objective") if cfg is not None else None)
-        if trial_id and cfg is not None:
-            studies.add((absolute_sqlite(str(cfg.hydra.sweeper.storage), cfg.hydra.runtime.cwd),
-                         str(cfg.hydra.sweeper.study_name)))
+        trial = trial_reference(cfg.hydra) if cfg is not None else None  # (url, study, trial id)
+        if trial is not None:
+            studies.add(trial[:2])
         rows.append({"job": job_number(job_dir, cfg), "dir": str(job_dir.relative_to(sweep_dir)),
-                     **overrides, **(trial_of(cfg, trial_id, storages) if trial_id else {}),
+                     **overrides, **(trial_of(trial[0], trial[2], storages) if trial else {}),
                      **read_result(job_dir, job_curves)})
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
     jobs = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(

@@ -43,7 +43,7 @@ def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
     now = _flat(OmegaConf.to_container(cfg, resolve=False))
     then = _flat(OmegaConf.to_container(trained, resolve=False))
     keys = sorted(k for k in now.keys() | then.keys()
-                  if k != "optuna_trial_id" and not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS))
+                  if not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS))
     return [f"{k}={then.get(k, '<absent>')} (now {now.get(k, '<absent>')})" for k in keys if now.get(k) != then.get(k)]
 
 

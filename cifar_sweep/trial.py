@@ -1,51 +1,37 @@
 """The Optuna trial a sweep job belongs to, when the optuna_pruning sweeper launched it.
 
-The sweeper adds `+optuna_trial_id=ID` to each job; the job's own Hydra config holds the storage,
-study name and pruner. After every epoch the job reports val_acc and raises `Pruned` (ours, so the
-training loop needs no Optuna) when the pruner says so. A heartbeat thread lets a restarted sweep
-tell a live trial from a dead one.
+After every epoch the job reports val_acc and raises `Pruned` (ours, so the training loop needs no
+Optuna) when the pruner says so. When the run ends, its summary's numbers become the trial's user
+attrs, which optuna-dashboard shows beside the objective. The sweeper keeps the trial's heartbeat.
 """
 
 from __future__ import annotations
 
-import threading
-
 import optuna
+from optuna_pruning_sweeper import current_trial
 
 from cifar_sweep.errors import Pruned
-from hydra_plugins.cifar_sweep_optuna.config import build_pruner
+
+USER_ATTRS = ("test_acc", "final_val_acc", "best_val_acc", "epochs_completed", "wall_seconds", "status")
 
 
 class TrialLink:
-    def __init__(self, trial: optuna.Trial, storage, heartbeat_seconds: float | None) -> None:
+    def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
-        self._stop = threading.Event()
-        self._beat = None
-        if heartbeat_seconds and hasattr(storage, "record_heartbeat"):
-            def beat() -> None:
-                while not self._stop.wait(heartbeat_seconds):
-                    storage.record_heartbeat(trial._trial_id)
-            storage.record_heartbeat(trial._trial_id)
-            self._beat = threading.Thread(target=beat, name="optuna-heartbeat", daemon=True)
-            self._beat.start()
 
     @classmethod
-    def from_job(cls, cfg, hydra_cfg) -> TrialLink | None:
+    def from_job(cls) -> TrialLink | None:
         """The link for this job, or None outside an optuna_pruning sweep."""
-        trial_id = cfg.get("optuna_trial_id")
-        if trial_id is None:
-            return None
-        sweeper = hydra_cfg.sweeper
-        storage = optuna.storages.RDBStorage(sweeper.storage)
-        study = optuna.load_study(study_name=sweeper.study_name, storage=storage,
-                                  pruner=build_pruner(sweeper.get("pruner")))
-        # Trial(study, id) re-attaches to a trial asked by another process (the sweeper)
-        return cls(optuna.trial.Trial(study, int(trial_id)), storage, sweeper.get("heartbeat_interval"))
+        trial = current_trial()
+        return cls(trial) if trial is not None else None
 
     def report(self, epoch: int, row: dict) -> None:
         self.trial.report(row["val_acc"], epoch)
         if self.trial.should_prune():
             raise Pruned(f"pruned after epoch {epoch} (val_acc {row['val_acc']:.4f})")
 
-    def close(self) -> None:
-        self._stop.set()
+    def record(self, summary: dict) -> None:
+        """The run's summary numbers, as user attrs of its trial."""
+        for key in USER_ATTRS:
+            if summary.get(key) is not None:
+                self.trial.set_user_attr(key, summary[key])

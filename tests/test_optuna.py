@@ -19,10 +19,12 @@ import optuna
 import pytest
 import yaml
 
+from optuna_pruning_sweeper import compat
+
 from cifar_sweep.collect import collect
 from helpers import FAST, ROOT, run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
+pytestmark = pytest.mark.slow
 SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]
 SEARCH = [*SEARCH_ANY_PRUNER, "hydra/sweeper/pruner=none"]
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -37,10 +39,9 @@ def sqlite(tmp_path: Path) -> str:
 
 
 def launched_trial_ids(root: Path) -> list[int]:
-    ids = []
-    for path in root.rglob(".hydra/overrides.yaml"):
-        ids += [int(o.split("=")[1]) for o in yaml.safe_load(path.read_text()) if o.startswith("+optuna_trial_id=")]
-    return ids
+    """The trial id the sweeper gave each job below root (hydra.job.env_set in its .hydra/hydra.yaml)."""
+    return [int(yaml.safe_load(path.read_text())["hydra"]["job"]["env_set"]["OPTUNA_PRUNING_TRIAL_ID"])
+            for path in root.rglob(".hydra/hydra.yaml")]
 
 
 def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
@@ -105,8 +106,7 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     interrupted = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(done) == 4, [t.state for t in trials]
     assert len(interrupted) == 1
-    retried = optuna.storages.RetryFailedTrialCallback.retried_trial_number
-    retry = [t for t in trials if retried(t) == interrupted[0].number]
+    retry = [t for t in trials if compat.retried_from(t) == interrupted[0].number]
     assert len(retry) == 1 and retry[0].params == interrupted[0].params and retry[0].state in DONE
     ids = launched_trial_ids(tmp_path / "multirun")
     assert len(ids) == len(set(ids)) == 5  # every trial launched once: 4 done + the interrupted one
@@ -129,7 +129,7 @@ def run_workers(tmp_path: Path, storage: str, n_workers: int, n_trials: int,
 def assert_exact_budget(tmp_path: Path, storage: str, n_trials: int) -> None:
     trials = load(storage).trials
     assert sum(t.state in DONE for t in trials) == n_trials
-    assert all(t.state in DONE or t.user_attrs.get("cifar_sweep") == "surplus" for t in trials)
+    assert all(t.state in DONE or t.user_attrs.get("optuna_pruning") == "surplus" for t in trials)
     ids = launched_trial_ids(tmp_path)
     assert len(ids) == len(set(ids)) == n_trials  # none lost, none run twice
     assert len(collect(tmp_path)) == n_trials

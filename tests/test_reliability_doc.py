@@ -12,7 +12,7 @@ import pytest
 from helpers import ROOT
 
 DOC = ROOT / "docs" / "reliability.md"
-REF = re.compile(r"`(test_\w+\.py)::(\w+)(\[.*?\])?`")  # `file::test` or `file::test[id]`
+REF = re.compile(r"`((?:plugins/\w+/tests/)?test_\w+\.py)::(\w+)(\[.*?\])?`")  # `file::test[id]`; tests/ implied
 MORE_IDS = re.compile(r"(?<=, )`(\[.*?\])`")           # `[id]`: one more case of the test named before it
 
 
@@ -26,7 +26,8 @@ def rows() -> list[tuple[str, list[str]]]:
         ids, last = [], None
         for match in re.finditer(rf"{REF.pattern}|{MORE_IDS.pattern}", tests_cell):
             if match.group(1):
-                last = f"tests/{match.group(1)}::{match.group(2)}"
+                path = match.group(1) if match.group(1).startswith("plugins/") else f"tests/{match.group(1)}"
+                last = f"{path}::{match.group(2)}"
                 ids.append(last + (match.group(3) or ""))
             elif last is not None:
                 ids.append(last + match.group(4))

@@ -1,0 +1,35 @@
+"""What a job of an optuna_pruning sweep uses to report to its trial:
+
+    from optuna_pruning_sweeper import current_trial
+
+    trial = current_trial()          # None outside an optuna_pruning sweep
+    for epoch in range(epochs):
+        ...
+        if trial is not None:
+            trial.report(val_acc, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()   # or return it: the trial ends PRUNED either way
+"""
+
+from __future__ import annotations
+
+import optuna
+from hydra.core.hydra_config import HydraConfig
+
+from optuna_pruning_sweeper import compat
+from optuna_pruning_sweeper.study import build_pruner, trial_reference
+
+
+def current_trial() -> optuna.Trial | None:
+    """The Optuna trial this Hydra job runs, with the sweep's pruner; None outside an optuna_pruning sweep.
+    The sweeper keeps the trial's heartbeat while the job runs, so the job needs no thread of its own."""
+    if not HydraConfig.initialized():
+        return None
+    hydra_cfg = HydraConfig.get()
+    reference = trial_reference(hydra_cfg)
+    if reference is None:
+        return None
+    url, study_name, trial_id = reference
+    study = optuna.load_study(study_name=study_name, storage=optuna.storages.RDBStorage(url),
+                              pruner=build_pruner(hydra_cfg.sweeper.get("pruner")))
+    return compat.attach(study, trial_id)

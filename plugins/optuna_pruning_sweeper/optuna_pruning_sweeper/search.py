@@ -1,0 +1,381 @@
+"""The search loop of the optuna_pruning sweeper.
+
+Search-space parsing, samplers (grid included), directions and optimization_results.yaml are those of
+hydra-optuna-sweeper. The loop differs:
+
+- each job gets its trial (hydra.job.env_set), so it can report after every epoch and stop when the
+  pruner says so (optuna_pruning_sweeper.current_trial); such trials end PRUNED;
+- n_trials is the study's total: a restarted sweep finishes what is left, and several workers on one
+  storage together run exactly n_trials;
+- the sweeper keeps the heartbeat of every trial whose job runs, for any app; a RUNNING trial whose
+  heartbeat stopped (a killed worker) is failed and run again, up to max_retry times;
+- with a launcher that runs jobs side by side, a finished or pruned trial's slot is refilled at once;
+- a return value that is not a number, has the wrong arity, or is NaN fails that trial only; jobs that
+  raise count toward max_failure_rate, over the whole search.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from optuna_pruning_sweeper import Interrupted, compat
+from optuna_pruning_sweeper.study import STUDY, TRIAL_ID, build_pruner, mask_password, sqlite_file, storage_url
+
+log = logging.getLogger(__name__)
+
+SURPLUS = "surplus"  # user attr optuna_pruning of a trial asked beyond the budget by a racing worker; never run
+# launchers whose launch() runs its jobs outside this process, so that several calls may run at once
+CONCURRENT_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.", "hydra_plugins.hydra_submitit_launcher.")
+
+
+def fail(message: str) -> None:
+    """A mistake in the sweeper's settings: one line on stderr, exit 2."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+@dataclass
+class Settings:
+    sampler: Any
+    pruner: Any
+    direction: Any
+    storage: str | None
+    study_name: str | None
+    n_trials: int
+    n_jobs: int
+    max_failure_rate: float
+    custom_search_space: str | None
+    params: Any
+    heartbeat_interval: int
+    max_retry: int
+    refill: bool
+    metric_names: list[str] | None
+
+    def check(self) -> None:
+        rules = [("n_trials", self.n_trials, self.n_trials >= 1, "an integer >= 1"),
+                 ("n_jobs", self.n_jobs, self.n_jobs >= 1, "an integer >= 1"),
+                 ("max_failure_rate", self.max_failure_rate, 0.0 <= self.max_failure_rate <= 1.0, "in [0, 1]"),
+                 ("heartbeat_interval", self.heartbeat_interval, self.heartbeat_interval >= 1, "an integer >= 1 (s)"),
+                 ("max_retry", self.max_retry, self.max_retry >= 0, "an integer >= 0")]
+        for key, value, ok, allowed in rules:
+            if not ok:
+                fail(f"hydra.sweeper.{key}={value}: must be {allowed}")
+
+
+def directions(direction: Any) -> list[str]:
+    """'minimize', Direction.maximize or a list of them -> ['minimize'] ... (as the optuna sweeper reads them)."""
+    items = list(direction) if isinstance(direction, Sequence) and not isinstance(direction, str) else [direction]
+    return [getattr(d, "name", d) for d in items]
+
+
+@dataclass
+class Outcome:
+    state: TrialState
+    values: list[float] | None = None
+    reason: str = ""       # why the trial failed
+    crashed: bool = False  # the job raised: counts toward max_failure_rate
+    retry: bool = False    # stopped from outside (Interrupted): run again, up to max_retry times
+
+
+def outcome(ret: JobReturn, n_objectives: int) -> Outcome:
+    """What a job's return means for its trial."""
+    error = compat.job_error(ret)
+    value = error if error is not None else ret.return_value
+    if isinstance(value, optuna.TrialPruned):
+        return Outcome(TrialState.PRUNED)
+    if isinstance(value, Interrupted):
+        return Outcome(TrialState.FAIL, reason=f"interrupted: {value}", retry=True)
+    if error is not None:
+        return Outcome(TrialState.FAIL, reason=f"{type(error).__name__}: {error}", crashed=True)
+    items = list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else [value]
+    try:
+        if any(isinstance(v, (str, bytes)) for v in items):
+            raise TypeError
+        values = [float(v) for v in items]
+    except (TypeError, ValueError):
+        return Outcome(TrialState.FAIL, reason=f"the job returned {value!r}, not a number")
+    if len(values) != n_objectives:
+        return Outcome(TrialState.FAIL, reason=f"the job returned {len(values)} values for {n_objectives} objectives")
+    if any(math.isnan(v) for v in values):
+        return Outcome(TrialState.FAIL, reason="the job returned NaN")
+    return Outcome(TrialState.COMPLETE, values)
+
+
+def counts_toward_budget(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
+    """Trials finished or under way count; interrupted ones that were retried and surplus ones don't."""
+    if trial.state != TrialState.FAIL:
+        return trial.state != TrialState.WAITING
+    return trial.number not in retried and trial.user_attrs.get("optuna_pruning") != SURPLUS
+
+
+def budget_used(study: optuna.Study, below: int | None = None, finished: bool = False) -> int:
+    """Trials that count toward n_trials (only finished ones if `finished`; only numbers < `below`)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials if (n := compat.retried_from(t)) is not None}
+    return sum(counts_toward_budget(t, retried) for t in trials
+               if (below is None or t.number < below) and (not finished or t.state.is_finished()))
+
+
+def quoted(text: str) -> str:
+    """A Hydra override value that stays one string whatever it holds."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Heartbeats:
+    """Records the heartbeat of every trial whose job runs, every `interval` seconds, from this process:
+    jobs of any app stay alive to other workers for as long as the sweeper waits on them."""
+
+    def __init__(self, storage: optuna.storages.RDBStorage, interval: float) -> None:
+        self.storage, self.interval = storage, interval
+        self.running: set[int] = set()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.beat, name="optuna-pruning-heartbeats", daemon=True)
+
+    def __enter__(self) -> Heartbeats:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def add(self, trial_id: int) -> None:
+        self.storage.record_heartbeat(trial_id)
+        with self.lock:
+            self.running.add(trial_id)
+
+    def remove(self, trial_id: int) -> None:
+        with self.lock:
+            self.running.discard(trial_id)
+
+    def beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            with self.lock:
+                running = list(self.running)
+            for trial_id in running:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except Exception as e:  # a busy database: the next beat comes within the grace period
+                    log.debug("heartbeat of trial id %d not recorded: %s", trial_id, e)
+
+
+class Search:
+    def __init__(self, settings: Settings) -> None:
+        settings.check()
+        self.settings = settings
+        self.sampler = instantiate(settings.sampler, _execution_whitelist_=(
+            "optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*"))
+        self.pruner = build_pruner(settings.pruner)
+        self.directions = directions(settings.direction)
+        self.lock = threading.Lock()
+        self.job_idx = 0
+
+    def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function)
+
+    # ------------------------------------------------------------ the study
+
+    def open_study(self, sampler: Any) -> tuple[optuna.Study, optuna.storages.RDBStorage]:
+        s = self.settings
+        self.url = storage_url(s.storage, self.config.hydra.sweep.dir, self.config.hydra.runtime.cwd)
+        if (path := sqlite_file(self.url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        storage = self.open_storage(lambda: optuna.storages.RDBStorage(self.url))
+        study = optuna.create_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=self.pruner,
+                                    directions=self.directions, load_if_exists=True)
+        # stale trials are found through a second view of the study whose storage knows the heartbeat
+        # settings (Optuna warns when a storage with them is used outside Study.optimize)
+        self.watch = optuna.load_study(study_name=study.study_name, storage=compat.heartbeat_storage(
+            self.url, s.heartbeat_interval, s.max_retry))
+        if s.metric_names:
+            if len(s.metric_names) != len(self.directions):
+                fail(f"hydra.sweeper.metric_names={list(s.metric_names)}: needs one name per direction "
+                     f"({len(self.directions)})")
+            compat.set_metric_names(study, list(s.metric_names))
+        return study, storage
+
+    def open_storage(self, open_: Any, attempts: int = 5) -> optuna.storages.RDBStorage:
+        """Workers started together on a new database race to create Optuna's tables: the losers find them
+        there on a later attempt. Any other error is one line naming the storage."""
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        for attempt in range(attempts):
+            try:
+                return open_()
+            except (IntegrityError, OperationalError) as e:
+                error = e
+                time.sleep(0.5 * (attempt + 1))
+            except Exception as e:
+                error = e
+                break
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        fail(f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot open it ({reason})")
+
+    def sweep(self, arguments: list[str]) -> None:
+        if changed := compat.broken():
+            fail("the installed hydra-optuna-sweeper or optuna changed private API this sweeper uses: "
+                 + "; ".join(changed) + " (tested with hydra-optuna-sweeper 1.4.0rc3)")
+        s = self.settings
+        params = [f"{k!s}={v}" for k, v in (s.params or {}).items()]
+        self.space = compat.search_space(params + list(arguments))
+        self.configure = compat.TrialConfigurer(s.custom_search_space, self.config)
+        self.n_trials, sampler = s.n_trials, self.sampler
+        if compat.is_grid_sampler(sampler):
+            grid = compat.grid_choices(self.space[0])
+            sampler = sampler(grid)
+            self.n_trials = min(self.n_trials, math.prod(len(v) for v in grid.values()))
+            log.info("GridSampler: n_trials is %d, the grid's size or less", self.n_trials)
+        self.study, storage = self.open_study(sampler)
+        self.failures, self.first_failure, self.stopped, self.error = 0, "", False, None
+        concurrent = type(self.launcher).__module__.startswith(CONCURRENT_LAUNCHERS)
+        refill = s.refill and s.n_jobs > 1 and concurrent
+        log.info("Study %s in %s: %d of %d trials done or running; sampler %s, pruner %s, directions %s; "
+                 "%d trials at a time%s", self.study.study_name, mask_password(self.url), budget_used(self.study),
+                 self.n_trials, type(sampler).__name__, type(self.pruner).__name__, self.directions, s.n_jobs,
+                 " (each slot refilled at once)" if refill else "")
+        with Heartbeats(storage, s.heartbeat_interval) as self.beats:
+            self.run_slots(s.n_jobs) if refill else self.run_batches(s.n_jobs)
+        if self.error is not None:
+            raise self.error
+        self.save_results()
+        if self.stopped:
+            fail(f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: {self.failures} of n_trials={self.n_trials} "
+                 f"jobs raised an error ({self.failures / self.n_trials:.0%}), so the search stopped; the first: "
+                 f"{self.first_failure}")
+
+    # ------------------------------------------------------------ ask, launch, tell
+
+    def ask(self, count: int) -> list[tuple[optuna.Trial, tuple]]:
+        """Up to `count` new trials and their overrides; none once the budget is used or the search stopped.
+        Trials a racing worker pushed past the budget are closed unrun (FAIL, user attr optuna_pruning=surplus)."""
+        if self.stopped:
+            return []
+        compat.fail_stale_trials(self.watch)
+        asked = []
+        for _ in range(min(count, self.n_trials - budget_used(self.study))):
+            trial = self.study.ask()
+            if budget_used(self.study, below=trial.number) >= self.n_trials:
+                trial.set_user_attr("optuna_pruning", SURPLUS)
+                self.study.tell(trial, state=TrialState.FAIL)
+                break
+            trial_id = compat.trial_id(trial)
+            self.beats.add(trial_id)
+            try:
+                overrides = self.configure(trial, *self.space)
+            except Exception:
+                self.study.tell(trial, state=TrialState.FAIL)
+                raise
+            asked.append((trial, (*overrides, f"++hydra.job.env_set.{TRIAL_ID}={trial_id}",
+                                  f"++hydra.job.env_set.{STUDY}={quoted(self.study.study_name)}")))
+        return asked
+
+    def tell(self, trial: optuna.Trial, ret: JobReturn) -> None:
+        result = outcome(ret, len(self.directions))
+        self.beats.remove(compat.trial_id(trial))
+        try:
+            if ret.hydra_cfg is not None:
+                trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
+            if result.reason:
+                trial.set_user_attr("fail_reason", result.reason[:500])
+            self.study.tell(trial, values=result.values, state=result.state)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as e:
+            log.warning("trial %d was already finished by another worker (%s); its job's result is not recorded",
+                        trial.number, e)
+            return
+        except RuntimeError as e:  # GridSampler stops the study after its last point; the trial is recorded
+            if "Study.stop" not in str(e):
+                raise
+        if result.retry:
+            compat.retry(self.study, self.study.get_trials(deepcopy=False)[trial.number], self.settings.max_retry)
+        if result.crashed:
+            self.failures += 1
+            self.first_failure = self.first_failure or result.reason
+            if self.failures > self.settings.max_failure_rate * self.n_trials:
+                self.stopped = True
+        self.log_progress(trial, result)
+
+    def run_batches(self, n_jobs: int) -> None:
+        """n_jobs trials per launch; each batch waits for its slowest job (any launcher)."""
+        while asked := self.ask(n_jobs):
+            returns = self.launcher.launch([o for _, o in asked], initial_job_idx=self.job_idx)
+            self.job_idx += len(returns)
+            for (trial, _), ret in zip(asked, returns):
+                self.tell(trial, ret)
+
+    def run_slots(self, n_jobs: int) -> None:
+        """n_jobs slots, each launching one trial at a time: a slot whose trial ends takes the next at once."""
+        slots = [threading.Thread(target=self.slot, name=f"optuna-pruning-slot-{i}", daemon=True) for i in range(n_jobs)]
+        for slot in slots:
+            slot.start()
+        for slot in slots:
+            while slot.is_alive():
+                slot.join(0.5)  # stays interruptible
+
+    def slot(self) -> None:
+        try:
+            while True:
+                with self.lock:
+                    asked = self.ask(1)
+                    if not asked:
+                        return
+                    (trial, overrides), = asked
+                    job_idx, self.job_idx = self.job_idx, self.job_idx + 1
+                try:
+                    ret = self.launcher.launch([overrides], initial_job_idx=job_idx)[0]
+                except Exception as e:  # the launcher itself failed this job (e.g. a cancelled cluster job)
+                    ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=e)
+                with self.lock:
+                    self.tell(trial, ret)
+        except BaseException as e:
+            self.error, self.stopped = e, True
+
+    # ------------------------------------------------------------ reporting
+
+    def log_progress(self, trial: optuna.Trial, result: Outcome) -> None:
+        """'trial 7 (4 of 16 done): COMPLETE 0.5192; best so far 0.5301 (trial 2)'."""
+        try:
+            best = self.study.best_trial if len(self.directions) == 1 else None
+        except ValueError:  # no completed trial yet
+            best = None
+        shown = f" {result.values[0]:.4g}" if result.state == TrialState.COMPLETE and len(result.values) == 1 else ""
+        why = f" ({result.reason})" if result.reason else ""
+        log.info("trial %d (%d of %d done): %s%s%s%s", trial.number, budget_used(self.study, finished=True), self.n_trials,
+                 result.state.name, shown, why, f"; best so far {best.value:.4g} (trial {best.number})" if best else "")
+
+    def save_results(self) -> None:
+        study = self.study
+        trials = study.get_trials(deepcopy=False)
+        states = [t.state.name for t in trials]
+        log.info("Study %s: %s", study.study_name, {s: states.count(s) for s in sorted(set(states))})
+        if not any(t.state == TrialState.COMPLETE for t in trials):
+            log.warning("no trial of study %s completed, so there is no best trial", study.study_name)
+            return
+        if len(self.directions) > 1:
+            results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values}
+                                                       for t in study.best_trials]}
+        else:
+            best = study.best_trial
+            results = {"name": "optuna", "best_params": best.params, "best_value": best.value,
+                       "best_trial": best.number}
+            log.info("Best value %s with %s", best.value, best.params)
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)  # absent when the budget was already met
+        OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")
