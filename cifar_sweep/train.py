@@ -125,10 +125,22 @@ def resolve_device(name: str, job_num: int = 0) -> torch.device:
     return torch.device(name)
 
 
+def cpus_available() -> int:
+    """The cores this process may use: a Slurm job's allocation (SLURM_CPUS_PER_TASK, which Slurm without
+    CPU binding does not enforce), else the process's CPU affinity."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit():
+        return int(slurm)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def setup_torch(cfg, parallel_jobs: int = 1) -> None:
-    """Seed, threads, determinism and TF32. Trials packed on one machine split its cores."""
+    """Seed, threads, determinism and TF32. Trials packed on one machine split its cores; a job given
+    fewer cores than the machine has (Slurm, taskset) uses only those."""
     torch.manual_seed(cfg.seed)
-    threads = cfg.trainer.threads or (max(1, (os.cpu_count() or 1) // parallel_jobs) if parallel_jobs > 1 else None)
+    cpus = cpus_available()
+    constrained = parallel_jobs > 1 or cpus < (os.cpu_count() or cpus)
+    threads = cfg.trainer.threads or (max(1, cpus // parallel_jobs) if constrained else None)
     if threads is not None:
         torch.set_num_threads(threads)
     if cfg.trainer.deterministic:

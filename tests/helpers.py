@@ -42,3 +42,14 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.stderr[-2000:]
     return errors[0]
+
+
+PASSWORD = "s3cret-pw"  # of the throwaway PostgreSQL server (conftest.postgres_url)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

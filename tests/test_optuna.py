@@ -4,14 +4,10 @@ pruning, a study that continues, a killed sweep that resumes, several workers on
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +18,7 @@ import yaml
 from optuna_pruning_sweeper import compat
 
 from cifar_sweep.collect import collect
-from helpers import FAST, ROOT, run_cli
+from helpers import FAST, PASSWORD, ROOT, run_cli
 
 pytestmark = pytest.mark.slow
 SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]
@@ -144,47 +140,6 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 
 # ---------------------------------------------------------------- PostgreSQL
 
-PASSWORD = "s3cret-pw"
-
-
-def postgres_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL server on loopback, in a temporary directory, with a password."""
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found (Debian: apt-get install postgresql); .ci/run installs them")
-    root = Path(tempfile.mkdtemp(prefix="cifar-sweep-pg-"))
-    root.chmod(0o755)
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if as_user:
-        shutil.chown(root, "postgres")
-    (root / "pw").write_text(PASSWORD)
-    port = free_port()
-    subprocess.run([*as_user, bin_dir / "initdb", "-D", root / "data", "-U", "postgres", "--pwfile", root / "pw",
-                    "--auth=scram-sha-256"], check=True, capture_output=True)
-    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
-    try:
-        yield url
-    finally:
-        subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_three_workers_share_one_postgres_study_prune_and_hide_its_password(tmp_path, postgres_url):

@@ -120,3 +120,17 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
     sa, sb = read_json(straight / "summary.json"), read_json(killed / "summary.json")
     assert sa["test_acc"] == sb["test_acc"] and sa["best_val_acc"] == sb["best_val_acc"]
     assert math.isclose(sa["test_loss"], sb["test_loss"], rel_tol=1e-9)
+
+
+def test_a_slurm_job_uses_the_cores_it_was_given(monkeypatch, fast_cfg):
+    """Slurm without CPU binding does not stop a job from using every core: two 1-core jobs on 2 cores
+    with 2 threads each ran 5x slower (bench/slurm.py). The job takes SLURM_CPUS_PER_TASK threads."""
+    from cifar_sweep.train import setup_torch
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+        setup_torch(fast_cfg())
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -245,7 +245,7 @@ class Search:
             log.info("GridSampler: n_trials is %d, the grid's size or less", self.n_trials)
         self.study, storage = self.open_study(sampler)
         self.failures, self.first_failure, self.stopped, self.error = 0, "", False, None
-        concurrent = type(self.launcher).__module__.startswith(CONCURRENT_LAUNCHERS)
+        concurrent = any(c.__module__.startswith(CONCURRENT_LAUNCHERS) for c in type(self.launcher).__mro__)
         refill = s.refill and s.n_jobs > 1 and concurrent
         log.info("Study %s in %s: %d of %d trials done or running; sampler %s, pruner %s, directions %s; "
                  "%d trials at a time%s", self.study.study_name, mask_password(self.url), budget_used(self.study),

@@ -1,0 +1,1 @@
+"""cifar-sweep's Hydra launchers: hydra/launcher=slurm (slurm.py)."""
