@@ -23,9 +23,12 @@ from optuna_pruning_sweeper.study import build_pruner, trial_reference
 def current_trial() -> optuna.Trial | None:
     """The Optuna trial this Hydra job runs, with the sweep's pruner; None outside an optuna_pruning sweep.
     The sweeper keeps the trial's heartbeat while the job runs, so the job needs no thread of its own."""
-    if not HydraConfig.initialized():
-        return None
-    hydra_cfg = HydraConfig.get()
+    return trial_of(HydraConfig.get()) if HydraConfig.initialized() else None
+
+
+def trial_of(hydra_cfg) -> optuna.Trial | None:
+    """The trial of the job whose Hydra config (the `hydra` node) this is: for a launcher that runs several
+    jobs in one process, where the HydraConfig singleton holds only one of them."""
     reference = trial_reference(hydra_cfg)
     if reference is None:
         return None
