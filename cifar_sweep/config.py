@@ -19,7 +19,7 @@ from cifar_sweep.trackers import LOGGERS
 from cifar_sweep.models import VGG_LAYERS, narrowest_channels
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp64")
 SOURCES = ("cifar10", "synthetic")
 OBJECTIVES = ("best_val_acc", "final_val_acc", "test_acc")
 

@@ -192,14 +192,17 @@ class Inputs:
     """uint8 batch -> float in [0, 1] (ToTensor), augmented (training only), normalised
     ((x - mean) / std per channel, as Normalize); all on the batch's device."""
 
-    def __init__(self, aug, normalize, device: torch.device, channels_last: bool) -> None:
+    def __init__(self, aug, normalize, device: torch.device, channels_last: bool,
+                 dtype: torch.dtype = torch.float32) -> None:
         self.aug = SimpleNamespace(**OmegaConf.to_container(aug, resolve=True)) if OmegaConf.is_config(aug) else aug
-        self.mean = torch.tensor(list(normalize.mean), device=device, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(list(normalize.std), device=device, dtype=torch.float32).view(1, 3, 1, 1)
+        self.dtype = dtype
+        self.mean = torch.tensor(list(normalize.mean), device=device, dtype=dtype).view(1, 3, 1, 1)
+        self.std = torch.tensor(list(normalize.std), device=device, dtype=dtype).view(1, 3, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         images = x.float().div_(255)
         if generator is not None:
             images = augment(images, self.aug, generator)
+        images = images.to(self.dtype)
         return ((images - self.mean) / self.std).contiguous(memory_format=self.memory_format)

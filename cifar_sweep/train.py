@@ -105,6 +105,7 @@ class Run:
     patience: int | None  # early stopping: epochs without a better val_acc; None = off
     progress_bar: bool
     label: str = ""       # "job 3: " in a sweep, so that lines of parallel jobs can be told apart
+    group: object = None  # fusion.Group: this run trains fused with others (hydra/launcher=fused)
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -151,13 +152,15 @@ def setup_torch(cfg, parallel_jobs: int = 1) -> None:
     torch.backends.cudnn.allow_tf32 = tf32
 
 
-def build_run(cfg, device: torch.device) -> Run:
-    splits = make_splits(cfg.data, device)
+def build_run(cfg, device: torch.device, group=None) -> Run:
+    splits = (group.splits(repr(cfg.data), lambda: make_splits(cfg.data, device)) if group is not None
+              else make_splits(cfg.data, device))
     if cfg.batch_size > len(splits["train"]):
         raise UserError(f"batch_size={cfg.batch_size}: must be at most the {len(splits['train'])} training images")
     on_cuda = device.type == "cuda"
     channels_last = on_cuda if cfg.trainer.channels_last == "auto" else bool(cfg.trainer.channels_last)
-    model = build_model(cfg.model).to(device, memory_format=torch.channels_last if channels_last
+    dtype = torch.float64 if cfg.trainer.precision == "fp64" else torch.float32  # fp64: exact comparisons
+    model = build_model(cfg.model).to(device, dtype=dtype, memory_format=torch.channels_last if channels_last
                                       else torch.contiguous_format)
     optimizer = build_optimizer(cfg.optimizer, model, device)
     schedule = build_schedule(cfg.scheduler, optimizer, splits["train"].steps(cfg.batch_size))
@@ -165,7 +168,7 @@ def build_run(cfg, device: torch.device) -> Run:
     generator.manual_seed(cfg.seed)
     return Run(model=model, step_model=torch.compile(model) if cfg.trainer.compile else model,
                optimizer=optimizer, schedule=schedule, splits=splits,
-               inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last), generator=generator,
+               inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last, dtype), generator=generator,
                device=device, bf16=cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda),
                batch_size=cfg.batch_size, eval_batch_size=cfg.data.eval_batch_size, epochs=cfg.trainer.epochs,
                patience=cfg.trainer.patience, progress_bar=cfg.trainer.progress_bar)
@@ -175,6 +178,8 @@ def build_run(cfg, device: torch.device) -> Run:
 
 def train_epoch(run: Run, epoch: int, progress: Progress | None = None) -> dict:
     """One pass over the training split; loss and accuracy stay on the device between host syncs."""
+    if run.group is not None:
+        return fused_train_epoch(run, epoch, progress)
     run.model.train()
     train = run.splits["train"]
     steps = train.steps(run.batch_size)
@@ -212,9 +217,26 @@ def train_epoch(run: Run, epoch: int, progress: Progress | None = None) -> dict:
             "epoch_seconds": seconds, "images_per_second": seen / seconds}
 
 
-@torch.no_grad()
+def fused_train_epoch(run: Run, epoch: int, progress: Progress | None) -> dict:
+    """This run's epoch, trained together with the other runs of its group (cifar_sweep/fusion.py)."""
+    row = run.group.train_epoch(run, epoch)
+    if progress is not None and progress.first_step_at is None:
+        progress.first_step_at = time.time()
+    reason = row.pop("diverged")
+    if reason:
+        raise Diverged(reason)
+    return row
+
+
 def evaluate(run: Run, split: Split) -> tuple[float, float]:
-    """(mean loss, accuracy) without augmentation."""
+    """(mean loss, accuracy) without augmentation. A fused group's runs evaluate on the group's thread."""
+    if run.group is not None:
+        return run.group.call(lambda: evaluate_alone(run, split))
+    return evaluate_alone(run, split)
+
+
+@torch.no_grad()
+def evaluate_alone(run: Run, split: Split) -> tuple[float, float]:
     run.model.eval()
     loss_sum = torch.zeros((), device=run.device)
     correct = torch.zeros((), device=run.device, dtype=torch.long)
@@ -321,22 +343,40 @@ def describe(cfg, run: Run, params: int) -> None:
 
 
 def train(cfg, run_dir: Path, job_num: int = 0, parallel_jobs: int = 1, on_epoch: OnEpoch | None = None,
-          resume: bool = False, label: str = "") -> dict:
+          resume: bool = False, label: str = "", seat=None) -> dict:
     """Train per `cfg`, writing metrics and checkpoints into run_dir; returns the summary (run.py
     writes it). resume: continue from checkpoints/last.pt. job_num and parallel_jobs place one job
     of a sweep on the machine (GPU index, CPU threads); on_epoch(epoch, row) is called after each
     recorded epoch and may raise Pruned. label names the job in log lines; jobs running in
-    parallel show no progress bars (they would interleave), only their log lines."""
-    progress = Progress()
-    setup_torch(cfg, parallel_jobs)
-    device = resolve_device(cfg.trainer.device, job_num)
+    parallel show no progress bars (they would interleave), only their log lines. seat: this run's
+    place in a fusion.Group, whose runs train their epochs together; the run leaves when it stops."""
     try:
-        run = build_run(cfg, device)
-    except torch.cuda.OutOfMemoryError as e:  # the data or the model does not fit on the GPU
-        return {**failure(e), "device": str(device), "epochs_completed": 0, "wall_seconds": progress.seconds()}
-    run.label, run.progress_bar = label, run.progress_bar and parallel_jobs == 1
-    if resume:
-        restore(run, progress, run_dir / "checkpoints")
+        return run_training(cfg, run_dir, job_num, parallel_jobs, on_epoch, resume, label,
+                            seat.group if seat is not None else None)
+    finally:
+        if seat is not None:
+            seat.leave()
+
+
+def run_training(cfg, run_dir: Path, job_num: int, parallel_jobs: int, on_epoch: OnEpoch | None, resume: bool,
+                 label: str, group=None) -> dict:
+    progress = Progress()
+
+    def start() -> Run | dict:
+        setup_torch(cfg, parallel_jobs)
+        device = resolve_device(cfg.trainer.device, job_num)
+        try:
+            run = build_run(cfg, device, group)
+        except torch.cuda.OutOfMemoryError as e:  # the data or the model does not fit on the GPU
+            return {**failure(e), "device": str(device), "epochs_completed": 0, "wall_seconds": progress.seconds()}
+        run.label, run.progress_bar, run.group = label, run.progress_bar and parallel_jobs == 1, group
+        if resume:
+            restore(run, progress, run_dir / "checkpoints")
+        return run
+
+    run = group.call(start) if group is not None else start()  # a group's torch work runs on one thread
+    if isinstance(run, dict):
+        return run
     metrics = records.MetricsLog(run_dir, keep_epochs=progress.epochs_done)
     params = count_params(run.model)
     describe(cfg, run, params)

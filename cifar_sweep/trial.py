@@ -8,7 +8,7 @@ attrs, which optuna-dashboard shows beside the objective. The sweeper keeps the 
 from __future__ import annotations
 
 import optuna
-from optuna_pruning_sweeper import current_trial
+from optuna_pruning_sweeper.job import trial_of
 
 from cifar_sweep.errors import Pruned
 
@@ -20,9 +20,9 @@ class TrialLink:
         self.trial = trial
 
     @classmethod
-    def from_job(cls) -> TrialLink | None:
-        """The link for this job, or None outside an optuna_pruning sweep."""
-        trial = current_trial()
+    def from_job(cls, hydra_cfg) -> TrialLink | None:
+        """The link for the job of this Hydra config, or None outside an optuna_pruning sweep."""
+        trial = trial_of(hydra_cfg)
         return cls(trial) if trial is not None else None
 
     def report(self, epoch: int, row: dict) -> None:

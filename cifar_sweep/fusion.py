@@ -1,0 +1,229 @@
+"""Fused trials: several runs of one shape trained as one model, one step for all of them.
+
+A group's runs share the model's architecture, the batch size and the data; they may differ in seed,
+optimizer (type included), learning-rate schedule, weight decay, dropout and augmentation. Each run
+keeps its own model, optimizer, schedule, data order and augmentation draws. The training step
+concatenates their input batches along the channels and computes every run's forward pass at once:
+each 3x3 conv becomes one grouped conv whose weight is the runs' weights stacked (HFTA's horizontal
+fusion, Wang et al., MLSys 2021), BatchNorm runs over the stacked channels (per channel, so per run),
+and the classifier is one batched matmul. One backward pass fills every run's gradients; each
+optimizer then steps its own parameters. Evaluation stays per run.
+
+Each run's job goes on in its own thread through the ordinary `train()`, but the group's torch work
+runs on one thread (`Group.serve`); there they meet once per epoch: one fused epoch trains every run
+still in the group and hands each its metrics row. A run that stops (finished, early-stopped,
+diverged, pruned) leaves; the others go on.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import time
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PROGRESS_EVERY = 25  # steps between divergence checks, as in train.py
+
+
+class FusedModel:
+    """The forward pass of k VGGs of one shape as one network, on inputs stacked along channels."""
+
+    def __init__(self, models: list[nn.Module]) -> None:
+        self.models = models
+        self.k = len(models)
+        self.layers = list(zip(*(m.features for m in models)))
+        self.dropout = [m.dropout.p for m in models]
+        self.bns: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    @contextmanager
+    def stacked_batchnorm_stats(self):
+        """While training fused, each run's BatchNorm running stats are views into one stacked buffer
+        that F.batch_norm updates in place; afterwards each run owns its values again."""
+        stacked = []
+        for layer in self.layers:
+            if isinstance(layer[0], nn.BatchNorm2d):
+                mean = torch.cat([bn.running_mean for bn in layer])
+                var = torch.cat([bn.running_var for bn in layer])
+                c = layer[0].num_features
+                for i, bn in enumerate(layer):
+                    bn.running_mean, bn.running_var = mean[i * c:(i + 1) * c], var[i * c:(i + 1) * c]
+                stacked.append((mean, var))
+        self.bns = stacked
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                if isinstance(layer[0], nn.BatchNorm2d):
+                    for bn in layer:
+                        bn.running_mean, bn.running_var = bn.running_mean.clone(), bn.running_var.clone()
+            self.bns = []
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [B, 3k, H, W] (run i's images in channels 3i..3i+2) -> logits [B, k, classes]."""
+        bn_index = 0
+        for layer in self.layers:
+            first = layer[0]
+            if isinstance(first, nn.Conv2d):
+                weight = torch.cat([m.weight for m in layer])
+                bias = torch.cat([m.bias for m in layer]) if first.bias is not None else None
+                x = F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, groups=self.k)
+            elif isinstance(first, nn.BatchNorm2d):
+                mean, var = self.bns[bn_index]
+                bn_index += 1
+                x = F.batch_norm(x, mean, var, torch.cat([m.weight for m in layer]), torch.cat([m.bias for m in layer]),
+                                 training=True, momentum=first.momentum, eps=first.eps)
+            else:  # ReLU, MaxPool2d: per channel, so per run
+                x = first(x)
+        features = x.flatten(1).unflatten(1, (self.k, -1))  # [B, k, C]
+        features = self.apply_dropout(features)
+        weight = torch.stack([m.classifier.weight for m in self.models])  # [k, classes, C]
+        bias = torch.stack([m.classifier.bias for m in self.models])      # [k, classes]
+        return torch.einsum("bkc,koc->bko", features, weight) + bias
+
+    def apply_dropout(self, features: torch.Tensor) -> torch.Tensor:
+        if not any(self.dropout):
+            return features
+        if len(set(self.dropout)) == 1:
+            return F.dropout(features, self.dropout[0], training=True)
+        p = torch.tensor(self.dropout, device=features.device, dtype=features.dtype)[None, :, None]
+        keep = torch.rand_like(features) >= p
+        return features * keep / (1 - p)
+
+
+def fused_epoch(runs: list, epoch_of: dict) -> dict:
+    """One training epoch of every run in `runs` (train.Run), fused: {id(run): metrics fields}."""
+    device = runs[0].device
+    for run in runs:
+        run.model.train()
+    model = FusedModel([run.model for run in runs])
+    steps = runs[0].splits["train"].steps(runs[0].batch_size)
+    loss_sums = torch.zeros(len(runs), device=device)
+    correct = torch.zeros(len(runs), device=device, dtype=torch.long)
+    diverged: dict[int, str] = {}
+    seen = 0
+    start = time.perf_counter()
+    iterators = [run.splits["train"].batches(run.batch_size, run.generator) for run in runs]
+    with model.stacked_batchnorm_stats():
+        for step in range(1, steps + 1):
+            batches = [next(it) for it in iterators]
+            x = torch.cat([run.inputs(b[0], run.generator) for run, b in zip(runs, batches)], dim=1)
+            with runs[0].autocast():
+                logits = model(x)
+                losses = torch.stack([F.cross_entropy(logits[:, i], b[1]) for i, b in enumerate(batches)])
+            for run in runs:
+                run.optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            for run in runs:
+                run.optimizer.step()
+                run.schedule.after_step()
+            n = len(batches[0][1])
+            loss_sums += losses.detach().float() * n
+            correct += torch.stack([(logits[:, i].argmax(1) == b[1]).sum() for i, b in enumerate(batches)])
+            seen += n
+            if step % PROGRESS_EVERY == 0 or step == steps:
+                for i, value in enumerate((loss_sums / seen).tolist()):
+                    if not math.isfinite(value) and id(runs[i]) not in diverged:
+                        diverged[id(runs[i])] = f"train_loss={value} at epoch {epoch_of[id(runs[i])]}, step {step}"
+    for layer in model.layers:  # what each run's BatchNorm would have counted alone
+        if isinstance(layer[0], nn.BatchNorm2d):
+            for bn in layer:
+                bn.num_batches_tracked += steps
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    rows = {}
+    for i, run in enumerate(runs):
+        rows[id(run)] = {"train_loss": loss_sums[i].item() / seen, "train_acc": correct[i].item() / seen,
+                         "epoch_seconds": seconds, "images_per_second": seen / seconds,
+                         "diverged": diverged.get(id(run))}
+    return rows
+
+
+class Group:
+    """A fused group's runs: each run's job goes on in a thread of its own, but every torch computation
+    of the group (building, evaluating, the fused epochs) runs on the thread that calls `serve`, one at
+    a time: torch's CPU thread pool belongs to the thread that uses it, and a second one would fight it
+    for the cores. Once per epoch the runs meet there: when every run still in the group waits for its
+    epoch, one fused epoch trains them all."""
+
+    def __init__(self, size: int) -> None:
+        self.remaining = size  # runs that have not left
+        self.tasks: queue.Queue = queue.Queue()
+        self.waiting: list[tuple] = []  # (run, epoch, reply) of runs waiting for their epoch
+        self.splits_cache: dict = {}
+
+    def splits(self, key: str, make):
+        """One copy of the data for the whole group."""
+        if key not in self.splits_cache:
+            self.splits_cache[key] = make()
+        return self.splits_cache[key]
+
+    def seat(self) -> Seat:
+        return Seat(self)
+
+    # ---- called from the runs' threads
+
+    def call(self, fn):
+        """fn() on the group's thread; its result, or its exception raised here."""
+        return self._ask(("call", fn))
+
+    def train_epoch(self, run, epoch: int) -> dict:
+        return self._ask(("epoch", run, epoch))
+
+    def leave(self) -> None:
+        self.tasks.put(("leave",))
+
+    def _ask(self, task: tuple):
+        reply: queue.Queue = queue.Queue(maxsize=1)
+        self.tasks.put((*task, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value
+
+    # ---- the group's thread
+
+    def serve(self) -> None:
+        """Run the group's tasks until every run has left."""
+        while self.remaining > 0:
+            kind, *args = self.tasks.get()
+            if kind == "call":
+                fn, reply = args
+                try:
+                    reply.put((True, fn()))
+                except BaseException as e:
+                    reply.put((False, e))
+            elif kind == "epoch":
+                self.waiting.append(tuple(args))
+            else:  # leave
+                self.remaining -= 1
+            if self.waiting and len(self.waiting) == self.remaining:
+                self._fused_epoch()
+
+    def _fused_epoch(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        runs = [run for run, _, _ in waiting]
+        try:
+            rows = fused_epoch(runs, {id(run): epoch for run, epoch, _ in waiting})
+        except BaseException as e:
+            for _, _, reply in waiting:
+                reply.put((False, e))
+            return
+        for run, _, reply in waiting:
+            reply.put((True, rows[id(run)]))
+
+
+class Seat:
+    """One run's place in a group; leaving twice is leaving once."""
+
+    def __init__(self, group: Group) -> None:
+        self.group, self.left = group, False
+
+    def leave(self) -> None:
+        if not self.left:
+            self.left = True
+            self.group.leave()
