@@ -31,20 +31,27 @@ def check_writable(key: str, directory: str) -> None:
         fail(f"{key}={directory!r}: cannot write there ({e.strerror}); choose a writable directory")
 
 
+def racing(error: Exception) -> bool:
+    """An SQLite error of two processes creating one database's tables at once (worth a retry)."""
+    return "already exists" in str(error) or "database is locked" in str(error)
+
+
 def check_storage(url: str) -> None:
     """Open the Optuna storage once, so a bad URL or a dead server is one line, not a traceback."""
     import optuna
 
     if (path := sqlite_file(url)) is not None:
         check_writable("hydra.sweeper.storage", str(path.parent))
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     for attempt in range(OPEN_ATTEMPTS):
         try:
             optuna.storages.RDBStorage(url)
             return
-        except IntegrityError as e:  # workers started together on a new database race to create
-            error = e                # Optuna's tables; the loser finds them there next time
+        except (IntegrityError, OperationalError) as e:  # workers started together on a new database race to
+            error = e                                    # create Optuna's tables; the loser finds them there later
+            if isinstance(e, OperationalError) and not racing(e):
+                break
             time.sleep(0.5 * (attempt + 1))
         except Exception as e:  # SQLAlchemy, driver and URL errors alike: no point retrying
             error = e

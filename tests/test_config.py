@@ -129,7 +129,7 @@ BAD_VALUES = [
     ("augment.whole_pixels=maybe", "augment.whole_pixels='maybe': must be one of True | False"),
     ("data.train_subset=-5", "data.train_subset=-5: must be a positive integer"),
     ("trainer.device=tpu", "trainer.device='tpu': must be one of auto | cpu | cuda | mps"),
-    ("trainer.precision=fp8", "trainer.precision='fp8': must be one of auto | fp32 | tf32 | bf16"),
+    ("trainer.precision=fp8", "trainer.precision='fp8': must be one of auto | fp32 | tf32 | bf16 | fp64"),
     ("augment.flip=1.5", "augment.flip=1.5: must be a number in [0.0, 1.0]"),
     ("augment.scale=1.0", "augment.scale=1.0: must be a number in [0.0, 1.0)"),
     ("augment.crop_padding=2.5", "augment.crop_padding=2.5: must be an integer number of pixels in [0, 16]"),

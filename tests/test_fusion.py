@@ -12,7 +12,7 @@ import torch
 
 from cifar_sweep.collect import collect
 from cifar_sweep.models import VGG
-from helpers import FAST, read_json, run_cli
+from helpers import FAST, one_error_line, read_json, run_cli
 
 pytestmark = pytest.mark.slow
 SMALL = [*FAST, "data.train_size=1000", "data.val_size=500", "data.test_size=200"]
@@ -83,3 +83,11 @@ def test_an_optuna_batch_trains_fused_and_pruning_removes_a_trial(tmp_path):
     for trial in study.trials:
         hopeless = trial.params["optimizer.lr"] == 1e-9
         assert trial.state.name == ("PRUNED" if hopeless else "COMPLETE") and trial.last_step == (2 if hopeless else 3)
+
+
+def test_a_bad_max_fused_is_one_line(tmp_path):
+    result = run_cli(["-m", *SMALL, "seed=0,1", "hydra/launcher=fused", "hydra.launcher.max_fused=0",
+                      f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 2
+    assert one_error_line(result) == "error: hydra.launcher.max_fused=0: must be an integer >= 1"
+

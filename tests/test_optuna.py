@@ -93,7 +93,7 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
             break  # one trial done, the next one mid-training
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(3)  # longer than the grace period (2 heartbeats): the running trial is now stale
+    time.sleep(3.5)  # longer than the grace period (2 heartbeats; SQLite keeps whole seconds): now stale
     result = run_cli(command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 

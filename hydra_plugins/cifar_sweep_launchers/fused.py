@@ -5,6 +5,7 @@ launcher. It runs cifar-sweep's jobs (cifar_sweep.job), not other apps'."""
 from __future__ import annotations
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,8 +30,9 @@ ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLau
 
 class FusedLauncher(Launcher):
     def __init__(self, max_fused: int = 8) -> None:
-        if max_fused < 1:
-            raise ValueError(f"hydra.launcher.max_fused={max_fused}: must be an integer >= 1")
+        if max_fused < 1:  # a user's mistake: one line, exit 2
+            print(f"error: hydra.launcher.max_fused={max_fused}: must be an integer >= 1", file=sys.stderr, flush=True)
+            sys.exit(2)
         self.max_fused = max_fused
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:

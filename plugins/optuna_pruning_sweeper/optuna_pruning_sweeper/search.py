@@ -222,6 +222,9 @@ class Search:
                 return open_()
             except (IntegrityError, OperationalError) as e:
                 error = e
+                if isinstance(e, OperationalError) and not any(
+                        race in str(e) for race in ("already exists", "database is locked")):
+                    break  # a wrong URL or a server that is down: no point retrying
                 time.sleep(0.5 * (attempt + 1))
             except Exception as e:
                 error = e

@@ -75,7 +75,7 @@ def test_a_killed_workers_trial_is_recovered(tmp_path, url) -> None:
         time.sleep(0.2)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
-    time.sleep(2.5)  # past the grace period: its trial is stale
+    time.sleep(3.5)  # past the grace period (2 s; SQLite keeps whole seconds): its trial is stale
     result = subprocess.run(app(tmp_path, *common, "seconds=0", sweep_dir="rescue"), capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -134,7 +134,7 @@ def test_an_interrupted_trial_is_failed_and_run_again(hydra_sweep_runner, tmp_pa
     study = optuna.create_study(study_name="toy", storage=url)
     lost = study.ask({"+x": optuna.distributions.FloatDistribution(-3, 3)})  # a worker was killed running it
     optuna.storages.RDBStorage(url).record_heartbeat(compat.trial_id(lost))
-    time.sleep(2.5)  # older than 2 x heartbeat_interval
+    time.sleep(3.5)  # older than 2 x heartbeat_interval (SQLite keeps whole seconds)
     study = sweep(hydra_sweep_runner, tmp_path, square, "hydra.sweeper.n_trials=3", "hydra.sweeper.heartbeat_interval=1")
     states = [t.state for t in study.trials]
     assert states.count(FAIL) == 1 and states.count(COMPLETE) == 3  # 3 counted: the retry replaces the lost one
