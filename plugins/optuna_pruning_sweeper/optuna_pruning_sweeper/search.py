@@ -197,7 +197,11 @@ class Search:
         s = self.settings
         self.url = storage_url(s.storage, self.config.hydra.sweep.dir, self.config.hydra.runtime.cwd)
         if (path := sqlite_file(self.url)) is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                fail(f"hydra.sweeper.storage={self.url!r}: cannot create {path.parent} ({e.strerror}); "
+                     "choose a writable directory")
         storage = self.open_storage(lambda: optuna.storages.RDBStorage(self.url))
         study = optuna.create_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=self.pruner,
                                     directions=self.directions, load_if_exists=True)
@@ -230,7 +234,8 @@ class Search:
                 error = e
                 break
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        fail(f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot open it ({reason})")
+        fail(f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot open it ({reason}); check the URL "
+             "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials")
 
     def sweep(self, arguments: list[str]) -> None:
         if changed := compat.broken():
