@@ -202,7 +202,7 @@ class Search:
             except OSError as e:
                 fail(f"hydra.sweeper.storage={self.url!r}: cannot create {path.parent} ({e.strerror}); "
                      "choose a writable directory")
-        storage = self.open_storage(lambda: optuna.storages.RDBStorage(self.url))
+        storage = self.open_storage()
         study = optuna.create_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=self.pruner,
                                     directions=self.directions, load_if_exists=True)
         # stale trials are found through a second view of the study whose storage knows the heartbeat
@@ -216,14 +216,14 @@ class Search:
             compat.set_metric_names(study, list(s.metric_names))
         return study, storage
 
-    def open_storage(self, open_: Any, attempts: int = 5) -> optuna.storages.RDBStorage:
+    def open_storage(self, attempts: int = 5) -> optuna.storages.RDBStorage:
         """Workers started together on a new database race to create Optuna's tables: the losers find them
         there on a later attempt. Any other error is one line naming the storage."""
         from sqlalchemy.exc import IntegrityError, OperationalError
 
         for attempt in range(attempts):
             try:
-                return open_()
+                return optuna.storages.RDBStorage(self.url)
             except (IntegrityError, OperationalError) as e:
                 error = e
                 if isinstance(e, OperationalError) and not any(
