@@ -4,7 +4,7 @@
     python run.py optimizer=rmsprop trainer.epochs=20
     python run.py -m experiment=optimizers seed=0,1,2
 
-What a job does, from its config to its return value, is cifar_sweep/job.py.
+What a job does, from its config to its return value, is cifar_sweep/task.py.
 """
 
 import hydra
@@ -12,12 +12,12 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from cifar_sweep import TRUSTED_TARGETS, job
+from cifar_sweep import TRUSTED_TARGETS, task
 
 
 @hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
 def main(cfg: DictConfig) -> float | optuna.TrialPruned:
-    return job.run(cfg, HydraConfig.get())
+    return task.execute(cfg, HydraConfig.get())
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ from _common import REAL, ROOT, has_real_data, result, table
 from cifar_sweep.data import read_npz
 from cifar_sweep.models import VGG
 from cifar_sweep.stats import difference_interval, welch_p
-from cifar_sweep.train import train
+from cifar_sweep.placement import resolve_device
+from cifar_sweep.train import Placement, train
 
 NORMALIZE = transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 TRAIN_TRANSFORM = transforms.Compose([transforms.RandomRotation(15), transforms.RandomAffine(0, translate=(0.1, 0.1)),
@@ -78,7 +79,7 @@ def ours(seed: int, epochs: int, width: float, data_overrides: list[str]) -> flo
         cfg = compose("config", ["experiment=study_final", f"model.width={width}", f"trainer.epochs={epochs}",
                                  f"seed={seed}", "trainer.progress_bar=false", *data_overrides])
     with tempfile.TemporaryDirectory() as run_dir:
-        return train(cfg, Path(run_dir))["test_acc"]
+        return train(cfg, Path(run_dir), Placement(resolve_device(cfg.trainer.device)))["test_acc"]
 
 
 def main() -> None:

@@ -23,7 +23,8 @@ from hydra import compose, initialize_config_dir
 
 from _common import ROOT, data_overrides, has_real_data, result, table
 from cifar_sweep.fusion import fused_epoch
-from cifar_sweep.train import build_run, resolve_device, setup_torch, train_epoch
+from cifar_sweep.placement import resolve_device
+from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
@@ -40,8 +41,7 @@ def runs(k: int, train: int, width: float) -> list:
                                      "trainer.progress_bar=false", f"seed={i}",
                                      f"optimizer={OPTIMIZERS[i % 3]}", "batch_size=64"])
         setup_torch(cfg)
-        run = build_run(cfg, resolve_device(cfg.trainer.device))
-        run.progress_bar = False
+        run = build_run(cfg, Placement(resolve_device(cfg.trainer.device)))
         built.append(run)
     return built
 

@@ -14,7 +14,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from _common import ROOT, result, table
-from cifar_sweep.train import build_run, setup_torch, train_epoch
+from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
 
 MODES = {"fp32": ["trainer.precision=fp32", "trainer.channels_last=false"],
          "bf16": ["trainer.precision=bf16", "trainer.channels_last=false"],
@@ -27,7 +27,7 @@ def images_per_second(batch: int, mode: list[str], steps: int) -> float:
         cfg = compose("config", ["data=synthetic", f"batch_size={batch}", f"data.train_size={steps * batch + 500}",
                                  "data.val_size=500", "trainer.progress_bar=false", *mode])
     setup_torch(cfg)
-    run = build_run(cfg, torch.device("cuda"))
+    run = build_run(cfg, Placement(torch.device("cuda")))
     train_epoch(run, 1)  # warm-up (and compilation)
     return train_epoch(run, 2)["images_per_second"]  # synchronised at the end of the epoch
 

@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 
 from _common import ROOT, result, table
 from cifar_sweep.models import build_model
-from cifar_sweep.train import build_run, setup_torch, train_epoch
+from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
 
 BATCH = 64
 
@@ -30,7 +30,7 @@ def config(steps: int):
 
 
 def ours(cfg) -> float:
-    run = build_run(cfg, torch.device("cpu"))
+    run = build_run(cfg, Placement(torch.device("cpu")))
     start = time.perf_counter()
     train_epoch(run, 1)
     return time.perf_counter() - start

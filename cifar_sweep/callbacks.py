@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from cifar_sweep import results, status
 
-def fail(message: str) -> None:
+log = logging.getLogger(__name__)
+
+
+def refuse(message: str) -> None:
     """One line on stderr and exit 2: a user mistake, not a crash (Hydra lets SystemExit through)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -23,21 +30,17 @@ def check_writable(key: str, directory: str) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as e:
-        fail(f"{key}={directory!r}: cannot write there ({e.strerror}); choose a writable directory")
+        refuse(f"{key}={directory!r}: cannot write there ({e.strerror}); choose a writable directory")
 
 
 class Preflight(Callback):
-    """Before Hydra writes anything: the output directory is writable. (The optuna_pruning sweeper checks
-    its storage itself, with one line for a URL that cannot be opened.)"""
+    """Before Hydra writes anything: the output directory is writable."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         check_writable("hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
-
-
-JOBS_ENV = "CIFAR_SWEEP_JOBS"  # a grid's number of jobs, for each job's "k of N" line
 
 
 def grid_size(config: DictConfig) -> int | None:
@@ -60,13 +63,42 @@ def grid_size(config: DictConfig) -> int | None:
     return size
 
 
-class SweepProgress(Callback):
-    """Tells each job of a grid how many jobs the grid has (CIFAR_SWEEP_JOBS), so it can log
-    'job k of N' when it ends; worker processes (joblib, Slurm) inherit it."""
+def grid_progress(job_dir: Path, job_num: int, jobs: int, objective: str) -> str:
+    """'job 3 of 12 done (completed, test_acc 0.5192); 4 of 12 done, best so far test_acc 0.5301 (job 1)',
+    from the summary.json files of the grid's jobs (which may run in other processes)."""
+    finished = {}
+    for path in job_dir.parent.glob("*/summary.json"):
+        try:
+            finished[path.parent.name] = results.read_summary(path.parent) or {}
+        except (OSError, ValueError):  # being written by another process, or not ours
+            continue
+    mine = finished.get(job_dir.name) or {}
+    values = {name: s[objective] for name, s in finished.items()
+              if s.get("status") == status.COMPLETED and isinstance(s.get(objective), (int, float))}
+    line = f"job {job_num} of {jobs} done ({mine.get('status')}"
+    line += f", {objective} {mine[objective]:.4f})" if mine.get(objective) is not None else ")"
+    line += f"; {len(finished)} of {jobs} done"
+    if values:
+        best = max(values, key=lambda name: values[name])
+        line += f", best so far {objective} {values[best]:.4f} (job {best})"
+    return line
+
+
+class GridProgress(Callback):
+    """Each job of a grid logs 'job k of N done' and the best so far when it ends. The grid's size is
+    known where the sweep starts; worker processes (joblib, Slurm) inherit it as CIFAR_SWEEP_JOBS."""
+
+    ENV = "CIFAR_SWEEP_JOBS"
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         size = grid_size(config)
         if size is None:
-            os.environ.pop(JOBS_ENV, None)  # another sweeper (Optuna) reports its own progress
+            os.environ.pop(self.ENV, None)  # another sweeper (Optuna) reports its own progress
         else:
-            os.environ[JOBS_ENV] = str(size)
+            os.environ[self.ENV] = str(size)
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
+        jobs = os.environ.get(self.ENV)
+        if jobs and config.hydra.mode == RunMode.MULTIRUN:
+            log.info(grid_progress(Path(config.hydra.runtime.output_dir), config.hydra.job.get("num") or 0,
+                                   int(jobs), config.objective))

@@ -15,7 +15,6 @@ results.csv, results.md, summary.md and plots/*.png. Never imports the training 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -25,16 +24,11 @@ from omegaconf import OmegaConf
 from optuna_pruning_sweeper.study import mask_password, trial_reference
 
 from cifar_sweep import status
+from cifar_sweep.results import CURVE_COLUMNS, HEADLINE, OBJECTIVES, read_summary
 from cifar_sweep.stats import compare_cells
-from cifar_sweep.storage import open_storage
+from cifar_sweep.trials import existing_storage
 
-RESULT_COLUMNS = ["status", "best_val_acc", "final_val_acc", "test_acc", "epochs_completed", "wall_seconds"]
-CURVE_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"]
-METRICS = {  # what each comparable summary field means; every table names the one it compares
-    "test_acc": "the final model's test accuracy (after the last epoch): what the study compared",
-    "final_val_acc": "validation accuracy after the last epoch",
-    "best_val_acc": "validation accuracy of the best epoch",
-}
+RESULT_COLUMNS = ["status", *HEADLINE]  # each job's numbers, from its summary.json
 TRIAL_COLUMNS = ["trial", "trial_state"]  # Optuna sweeps by the optuna_pruning sweeper
 
 
@@ -74,20 +68,19 @@ def job_number(job_dir: Path, cfg) -> int | None:
 def read_curves(job_dir: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(job_dir / "metrics.csv")
-        return frame[CURVE_COLUMNS].apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
+        return frame[list(CURVE_COLUMNS)].apply(pd.to_numeric, errors="coerce").dropna(subset=["epoch"])
     except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return pd.DataFrame({c: pd.Series(dtype=float) for c in CURVE_COLUMNS})
 
 
 def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
     """The job's status and numbers: summary.json if there is one, else what metrics.csv shows."""
-    path = job_dir / "summary.json"
-    if path.is_file():
-        try:
-            summary = json.loads(path.read_text())
-            return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
-        except (OSError, ValueError) as e:
-            return {"status": status.UNREADABLE, "error": f"summary.json: {e}".splitlines()[0]}
+    try:
+        summary = read_summary(job_dir)
+    except (OSError, ValueError) as e:
+        return {"status": status.UNREADABLE, "error": f"summary.json: {e}".splitlines()[0]}
+    if summary is not None:
+        return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
     val = curves["val_acc"]
     return {"status": status.INCOMPLETE, "best_val_acc": val.max() if len(val) else None,
             "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
@@ -97,7 +90,7 @@ def trial_of(url: str, trial_id: int, storages: dict) -> dict:
     """The Optuna trial number and state of a job launched by the optuna_pruning sweeper."""
     try:
         if url not in storages:
-            storages[url] = open_storage(url)
+            storages[url] = existing_storage(url)
         trial = storages[url].get_trial(trial_id) if storages[url] is not None else None
     except Exception as e:  # an unreachable database or a broken file must not stop the table
         return {"trial_state": f"unknown ({type(e).__name__})"}
@@ -144,7 +137,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     trial_columns = [c for c in TRIAL_COLUMNS if c in jobs.columns]
     jobs = jobs[["job", *trial_columns, *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
     # the number the sweep itself optimised or compared (cfg.objective), when its jobs agree on one
-    known = [o for o in objectives if o in METRICS]
+    known = [o for o in objectives if o in OBJECTIVES]
     jobs.attrs["objective"] = known[0] if known and len(set(known)) == 1 else "best_val_acc"
     jobs.attrs["studies"] = sorted(studies)  # (storage URL, study name) of an Optuna search
     return jobs, pd.concat(curves, ignore_index=True), swept
@@ -200,7 +193,7 @@ def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] =
                  + (" Only cells run more than once (seeds) are shown." if search else ""), "",
                  table.to_markdown(index=False, floatfmt=".4g"), ""]
     return "\n".join([f"# Summary: {metric} per cell (seeds folded)", "",
-                      f"Compared: `{metric}`, {METRICS[metric]}.", "", *cells, *optuna_lines])
+                      f"Compared: `{metric}`, {OBJECTIVES[metric]}.", "", *cells, *optuna_lines])
 
 
 def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],
@@ -208,18 +201,18 @@ def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swe
     """Write the tables and plots into sweep_dir; returns the two Markdown texts written. A grid
     gets the cell table and the grid plots; an Optuna search its trials, best first, and Optuna's
     own plots, with the cell table only for cells that seeds repeat."""
-    from cifar_sweep import plots, search  # matplotlib and optuna only when writing
+    from cifar_sweep import plots, trials  # matplotlib and optuna only when writing
 
     table = compare_cells(jobs, cell_keys(swept), metric)
-    studies = [s for s in (search.load_study(url, name) for url, name in jobs.attrs.get("studies", [])) if s]
+    studies = [s for s in (trials.load_study(url, name) for url, name in jobs.attrs.get("studies", [])) if s]
     extra = []
     if studies:
         table = table[table["n"] + table["not_completed"] >= 2].reset_index(drop=True)
         for study in studies:
-            trials = search.trials_table(study)
-            trials.to_csv(sweep_dir / f"trials_{study.study_name}.csv", index=False)
-            extra += search.trials_markdown(trials)
-            written = search.write_plots(study, sweep_dir / "plots")
+            table_of_trials = trials.trials_table(study)
+            table_of_trials.to_csv(sweep_dir / f"trials_{study.study_name}.csv", index=False)
+            extra += trials.trials_markdown(table_of_trials)
+            written = trials.write_plots(study, sweep_dir / "plots")
             extra += [f"Optuna's plots of study `{study.study_name}`: " + ", ".join(f"plots/{w}" for w in written), ""]
     texts = [results_markdown(jobs, swept),
              summary_markdown(table, metric, [*optuna_results(sweep_dir), *extra], search=bool(studies))]
@@ -234,7 +227,7 @@ def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cifar-sweep-collect", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. multirun/optimizers/<time>")
-    parser.add_argument("--metric", choices=list(METRICS),
+    parser.add_argument("--metric", choices=list(OBJECTIVES),
                         help="the number compared across cells (default: the sweep's own objective; the study's "
                              "grids use test_acc)")
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """Validation of the composed config: one clear line per user mistake.
 
 Hydra already rejects unknown group options and unknown keys; this module checks the values.
-Each failed check raises `UserError("key=value: what is allowed")`, which run.py prints as a
-single line and turns into a non-zero exit (or a failed trial inside a sweep).
+Each failed check raises `UserError("key=value: what is allowed")`, which the job (task.py) prints
+as a single line and turns into a non-zero exit (or a failed trial inside a sweep).
 """
 
 from __future__ import annotations
@@ -15,13 +15,26 @@ from omegaconf import DictConfig, OmegaConf
 
 from cifar_sweep.augment import INTERPOLATIONS
 from cifar_sweep.errors import UserError
-from cifar_sweep.trackers import LOGGERS
 from cifar_sweep.models import VGG_LAYERS, narrowest_channels
+from cifar_sweep.results import OBJECTIVES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp64")
 SOURCES = ("cifar10", "synthetic")
-OBJECTIVES = ("best_val_acc", "final_val_acc", "test_acc")
+LOGGERS = ("csv", "tensorboard", "mlflow")  # conf/logger; cifar_sweep/trackers.py sends to them
+
+
+def flatten(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
+    """The config as dotted keys -> plain values (what trackers call params, what resume compares)."""
+    def walk(node: dict, prefix: str):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from walk(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}", value
+    container = OmegaConf.to_container(cfg, resolve=resolve)
+    assert isinstance(container, dict)
+    return dict(walk(container, ""))
 
 
 def _number(x: Any) -> bool:
@@ -105,7 +118,7 @@ def validate(cfg: DictConfig) -> None:
 
     _positive("batch_size", cfg.batch_size, integer=True)
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
-    _one_of("objective", cfg.objective, OBJECTIVES)
+    _one_of("objective", cfg.objective, tuple(OBJECTIVES))
     _one_of("logger.name", cfg.logger.name, LOGGERS)
     # last: scheduler arguments such as T_max follow trainer.epochs, which is named first if it is wrong
     check_arguments("optimizer", cfg.optimizer)

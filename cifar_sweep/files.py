@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from cifar_sweep.errors import UserError
+
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Call write(file) on a temporary sibling, fsync, then rename it over `path`.
@@ -20,3 +22,11 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_file(path: Path, data: bytes | memoryview) -> None:
+    """`data` into `path` atomically; a full disk or a lost mount is a UserError, the old file kept."""
+    try:
+        atomic_write(path, lambda f: f.write(data))
+    except OSError as e:
+        raise UserError(f"{path}: cannot write it ({e.strerror}); free space or choose another hydra.run.dir") from None

@@ -9,24 +9,32 @@ fusion, Wang et al., MLSys 2021), BatchNorm runs over the stacked channels (per 
 and the classifier is one batched matmul. One backward pass fills every run's gradients; each
 optimizer then steps its own parameters. Evaluation stays per run.
 
-Each run's job goes on in its own thread through the ordinary `train()`, but the group's torch work
-runs on one thread (`Group.serve`); there they meet once per epoch: one fused epoch trains every run
-still in the group and hands each its metrics row. A run that stops (finished, early-stopped,
-diverged, pruned) leaves; the others go on.
+Each run's job goes on in its own thread through the ordinary `train()`, with `FusedEpochs` as its
+epoch runner, but the group's torch work runs on one thread (`Group.serve`); there they meet once per
+epoch: one fused epoch trains every run still in the group and hands each its metrics row. A run that
+stops (finished, early-stopped, diverged, pruned) leaves; the others go on. Which jobs form a group,
+and their threads, are hydra/launcher=fused's (hydra_plugins/cifar_sweep_launchers/fused.py).
 """
 
 from __future__ import annotations
 
-import math
 import queue
-import time
+import threading
 from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PROGRESS_EVERY = 25  # steps between divergence checks, as in train.py
+from cifar_sweep.data import Split, make_splits
+from cifar_sweep.train import Diverged, EpochMeter, Epochs, Progress, Run, divergence
+
+T = TypeVar("T")
+# The job (its number) whose work this thread does now: the job's own thread, or the group's thread
+# while it serves that job's call. The launcher routes each job's log records to its own run.log by it.
+CURRENT_JOB: ContextVar[int | None] = ContextVar("cifar_sweep_fused_job", default=None)
 
 
 class FusedModel:
@@ -94,21 +102,18 @@ class FusedModel:
         return features * keep / (1 - p)
 
 
-def fused_epoch(runs: list, epoch_of: dict) -> dict:
-    """One training epoch of every run in `runs` (train.Run), fused: {id(run): metrics fields}."""
+def fused_epoch(runs: list[Run], epoch_of: dict[int, int]) -> dict[int, dict]:
+    """One training epoch of every run in `runs`, fused: {id(run): train fields of its metrics row,
+    and `diverged`: None or why its loss stopped being finite}."""
     device = runs[0].device
     for run in runs:
         run.model.train()
     model = FusedModel([run.model for run in runs])
-    steps = runs[0].splits["train"].steps(runs[0].batch_size)
-    loss_sums = torch.zeros(len(runs), device=device)
-    correct = torch.zeros(len(runs), device=device, dtype=torch.long)
-    diverged: dict[int, str] = {}
-    seen = 0
-    start = time.perf_counter()
+    meter = EpochMeter(len(runs), runs[0].splits["train"].steps(runs[0].batch_size), device)
+    diverged: list[str | None] = [None] * len(runs)
     iterators = [run.splits["train"].batches(run.batch_size, run.generator) for run in runs]
     with model.stacked_batchnorm_stats():
-        for step in range(1, steps + 1):
+        for step in range(1, meter.steps + 1):
             batches = [next(it) for it in iterators]
             x = torch.cat([run.inputs(b[0], run.generator) for run, b in zip(runs, batches)], dim=1)
             with runs[0].autocast():
@@ -120,27 +125,16 @@ def fused_epoch(runs: list, epoch_of: dict) -> dict:
             for run in runs:
                 run.optimizer.step()
                 run.schedule.after_step()
-            n = len(batches[0][1])
-            loss_sums += losses.detach().float() * n
-            correct += torch.stack([(logits[:, i].argmax(1) == b[1]).sum() for i, b in enumerate(batches)])
-            seen += n
-            if step % PROGRESS_EVERY == 0 or step == steps:
-                for i, value in enumerate((loss_sums / seen).tolist()):
-                    if not math.isfinite(value) and id(runs[i]) not in diverged:
-                        diverged[id(runs[i])] = f"train_loss={value} at epoch {epoch_of[id(runs[i])]}, step {step}"
+            correct = torch.stack([(logits[:, i].argmax(1) == b[1]).sum() for i, b in enumerate(batches)])
+            meter.add(losses, correct, len(batches[0][1]))
+            means = meter.check(step)
+            for i, mean in enumerate(means or []):
+                diverged[i] = diverged[i] or divergence(mean, epoch_of[id(runs[i])], step)
     for layer in model.layers:  # what each run's BatchNorm would have counted alone
         if isinstance(layer[0], nn.BatchNorm2d):
             for bn in layer:
-                bn.num_batches_tracked += steps
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    rows = {}
-    for i, run in enumerate(runs):
-        rows[id(run)] = {"train_loss": loss_sums[i].item() / seen, "train_acc": correct[i].item() / seen,
-                         "epoch_seconds": seconds, "images_per_second": seen / seconds,
-                         "diverged": diverged.get(id(run))}
-    return rows
+                bn.num_batches_tracked += meter.steps
+    return {id(run): {**row, "diverged": reason} for run, row, reason in zip(runs, meter.rows(device), diverged)}
 
 
 class Group:
@@ -156,22 +150,19 @@ class Group:
         self.waiting: list[tuple] = []  # (run, epoch, reply) of runs waiting for their epoch
         self.splits_cache: dict = {}
 
-    def splits(self, key: str, make):
+    def splits(self, key: str, make: Callable[[], dict[str, Split]]) -> dict[str, Split]:
         """One copy of the data for the whole group."""
         if key not in self.splits_cache:
             self.splits_cache[key] = make()
         return self.splits_cache[key]
 
-    def seat(self) -> Seat:
-        return Seat(self)
-
     # ---- called from the runs' threads
 
-    def call(self, fn):
-        """fn() on the group's thread; its result, or its exception raised here."""
-        return self._ask(("call", fn))
+    def call(self, work: Callable[[], T]) -> T:
+        """work() on the group's thread; its result, or its exception raised here."""
+        return self._ask(("call", work, CURRENT_JOB.get()))
 
-    def train_epoch(self, run, epoch: int) -> dict:
+    def train_epoch(self, run: Run, epoch: int) -> dict:
         return self._ask(("epoch", run, epoch))
 
     def leave(self) -> None:
@@ -192,11 +183,14 @@ class Group:
         while self.remaining > 0:
             kind, *args = self.tasks.get()
             if kind == "call":
-                fn, reply = args
+                work, job, reply = args
+                token = CURRENT_JOB.set(job)
                 try:
-                    reply.put((True, fn()))
+                    reply.put((True, work()))
                 except BaseException as e:
                     reply.put((False, e))
+                finally:
+                    CURRENT_JOB.reset(token)
             elif kind == "epoch":
                 self.waiting.append(tuple(args))
             else:  # leave
@@ -227,3 +221,69 @@ class Seat:
         if not self.left:
             self.left = True
             self.group.leave()
+
+
+class FusedEpochs(Epochs):
+    """A run's epochs trained together with the other runs of its group; its other torch work on
+    the group's thread."""
+
+    def __init__(self, seat: Seat) -> None:
+        self.seat = seat
+
+    def call(self, work: Callable[[], T]) -> T:
+        return self.seat.group.call(work)
+
+    def splits(self, cfg, device: torch.device) -> dict[str, Split]:
+        return self.seat.group.splits(repr(cfg.data), lambda: make_splits(cfg.data, device))
+
+    def train(self, run: Run, epoch: int, progress: Progress) -> dict:
+        row = self.seat.group.train_epoch(run, epoch)
+        progress.stepped()
+        reason = row.pop("diverged")
+        if reason:
+            raise Diverged(reason)
+        return row
+
+    def close(self) -> None:
+        self.seat.leave()
+
+
+# ---- how a job's thread learns its seat: the launcher hands it over, the job takes it
+
+_here = threading.local()
+
+
+@contextmanager
+def seated(seat: Seat, job: int, handover: threading.Lock):
+    """This thread runs job `job` in `seat`. `handover` is held until the job takes its seat
+    (`take_seat`), and again from when the job's task returns: Hydra's run_job sets and restores the
+    process-wide HydraConfig around a task, so only one job of the group may be in those spans."""
+    handover.acquire()
+    _here.seat, _here.handover, _here.holding = seat, handover, True
+    token = CURRENT_JOB.set(job)
+    try:
+        yield
+    finally:
+        CURRENT_JOB.reset(token)
+        if _here.holding:
+            handover.release()
+        _here.seat, _here.holding = None, False
+        seat.leave()
+
+
+def take_seat() -> FusedEpochs | None:
+    """The fused epoch runner of this thread's job, or None when the job is not in a fused group.
+    Called once by the job after it has read its Hydra config."""
+    seat = getattr(_here, "seat", None)
+    if seat is None:
+        return None
+    _here.seat, _here.holding = None, False
+    _here.handover.release()
+    return FusedEpochs(seat)
+
+
+def task_returned() -> None:
+    """The job's task function has returned (or raised): hold the handover for run_job's clean-up."""
+    if getattr(_here, "handover", None) is not None and not _here.holding:
+        _here.handover.acquire()
+        _here.holding = True

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from cifar_sweep import records, status
+from cifar_sweep import results, status
+from cifar_sweep.config import flatten
 from cifar_sweep.errors import UserError
 
 RECORD = Path("checkpoints") / "config"
@@ -27,32 +28,21 @@ HARMLESS = ("trainer.resume", "trainer.progress_bar", "trainer.threads", "data.c
             "name", "objective", "logger.")  # a key ending in "." stands for every key below it
 
 
-def _flat(node, prefix: str = "") -> dict:
-    out = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
 def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
     """`key=trained value (now value)` for every result-changing key that differs."""
-    now = _flat(OmegaConf.to_container(cfg, resolve=False))
-    then = _flat(OmegaConf.to_container(trained, resolve=False))
+    now = flatten(cfg, resolve=False)
+    then = flatten(trained, resolve=False)
     keys = sorted(k for k in now.keys() | then.keys()
                   if not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS))
     return [f"{k}={then.get(k, '<absent>')} (now {now.get(k, '<absent>')})" for k in keys if now.get(k) != then.get(k)]
 
 
-class RunDir:
-    """A run directory and the run it may already hold."""
+class PreviousRun:
+    """A job's run directory and the run it may already hold."""
 
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key = path, key  # key: hydra.run.dir or hydra.sweep.dir, for messages
-        self.summary = records.read_summary(path)
+        self.summary = results.read_summary(path)
         record = path / RECORD / "config.yaml"
         self.trained = OmegaConf.load(record) if record.is_file() else None
         if self.summary is not None and self.summary.get("status") == status.FAILED:

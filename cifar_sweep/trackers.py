@@ -17,25 +17,13 @@ import os
 import warnings
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from cifar_sweep.config import flatten
+from cifar_sweep.results import HEADLINE, Summary
 
 log = logging.getLogger(__name__)
 
-LOGGERS = ("csv", "tensorboard", "mlflow")
-FINAL = ("test_acc", "test_loss", "best_val_acc", "final_val_acc", "epochs_completed", "wall_seconds")
 SCALARS = {"train_loss": "train/loss", "train_acc": "train/acc", "val_loss": "val/loss", "val_acc": "val/acc",
            "lr": "lr", "images_per_second": "images_per_second"}
-
-
-def flat_config(cfg) -> dict:
-    """The run's config as dotted keys -> plain values (what trackers call params or hparams)."""
-    def walk(node, prefix):
-        for key, value in node.items():
-            if isinstance(value, dict):
-                yield from walk(value, f"{prefix}{key}.")
-            else:
-                yield f"{prefix}{key}", value
-    return dict(walk(OmegaConf.to_container(cfg, resolve=True), ""))
 
 
 class Tracker:
@@ -44,7 +32,7 @@ class Tracker:
     def epoch(self, row: dict) -> None:
         pass
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: Summary) -> None:
         pass
 
 
@@ -70,7 +58,7 @@ class Guarded(Tracker):
         if self.inner is not None:
             self._safely(lambda: self.inner.epoch(row))
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: Summary) -> None:
         if self.inner is not None:
             self._safely(lambda: self.inner.finish(summary))
 
@@ -83,15 +71,15 @@ class TensorBoard(Tracker):
 
         self.writer = SummaryWriter(str(run_dir / cfg.logger.dir))
         self.hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                        for k, v in flat_config(cfg).items() if v is not None}
+                        for k, v in flatten(cfg).items() if v is not None}
 
     def epoch(self, row: dict) -> None:
         for key, tag in SCALARS.items():
             self.writer.add_scalar(tag, float(row[key]), int(row["epoch"]))
         self.writer.flush()
 
-    def finish(self, summary: dict) -> None:
-        metrics = {f"hparams/{k}": float(summary[k]) for k in FINAL if summary.get(k) is not None}
+    def finish(self, summary: Summary) -> None:
+        metrics = {f"hparams/{k}": float(summary[k]) for k in HEADLINE if summary.get(k) is not None}
         self.writer.add_hparams(self.hparams, metrics, run_name=".")
         self.writer.close()
 
@@ -121,7 +109,7 @@ class MLflow(Tracker):
             self.run_id = self.client.create_run(experiment, run_name=run_name,
                                                  tags={"status": "running", "run_dir": str(run_dir)}).info.run_id
             self.id_file.write_text(json.dumps({"run_id": self.run_id, "experiment": name}) + "\n")
-            params = [Param(k, str(v)[:6000]) for k, v in flat_config(cfg).items()]
+            params = [Param(k, str(v)[:6000]) for k, v in flatten(cfg).items()]
             for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
                 self.client.log_batch(self.run_id, params=params[start:start + 100])
 
@@ -131,10 +119,10 @@ class MLflow(Tracker):
         step = int(row["epoch"])
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(row[k]), 0, step) for k in SCALARS])
 
-    def finish(self, summary: dict) -> None:
+    def finish(self, summary: Summary) -> None:
         from mlflow.entities import Metric
 
-        final = [Metric(k, float(summary[k]), 0, 0) for k in FINAL if summary.get(k) is not None]
+        final = [Metric(k, float(summary[k]), 0, 0) for k in HEADLINE if summary.get(k) is not None]
         self.client.log_batch(self.run_id, metrics=final)
         self.client.set_tag(self.run_id, "status", summary.get("status"))
         if summary.get("error"):

@@ -12,9 +12,15 @@ import time
 import pytest
 import torch
 
-from cifar_sweep.records import METRICS_FIELDS, load_checkpoint
-from cifar_sweep.train import train
+from cifar_sweep import checkpoints, train as training
+from cifar_sweep.results import METRICS_COLUMNS
 from helpers import FAST, ROOT, read_json, run_cli
+
+CPU = training.Placement(torch.device("cpu"))
+
+
+def train(cfg, run_dir, **kwargs):
+    return training.train(cfg, run_dir, CPU, **kwargs)
 
 
 def read_metrics(run_dir):
@@ -29,7 +35,7 @@ def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cf
     assert summary["test_acc"] > 0.5 and summary["best_val_acc"] > 0.5  # chance is 0.1
     assert summary["best_epoch"] in (1, 2) and summary["params"] == 232_274
     assert summary["device"] == "cpu" and summary["wall_seconds"] > 0
-    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == ",".join(METRICS_FIELDS)
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == ",".join(METRICS_COLUMNS)
     rows = read_metrics(tmp_path)
     assert [r["epoch"] for r in rows] == ["1", "2"]
     for r in rows:
@@ -38,9 +44,9 @@ def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cf
     assert float(rows[1]["lr"]) < float(rows[0]["lr"])  # cosine decays
     assert summary["final_val_acc"] == float(rows[-1]["val_acc"])
     for name in ("last.pt", "best.pt"):
-        ckpt = load_checkpoint(tmp_path / "checkpoints" / name, torch.device("cpu"))  # weights_only
+        ckpt = checkpoints.load(tmp_path / "checkpoints" / name, torch.device("cpu"))  # weights_only
         assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= ckpt.keys()
-    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))["epoch"] == 2
+    assert checkpoints.load(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))["epoch"] == 2
 
 
 def test_patience_stops_a_run_that_cannot_learn(tmp_path, fast_cfg):
@@ -125,12 +131,10 @@ def test_sigkilled_run_resumes_to_the_same_metrics(tmp_path):
 def test_a_slurm_job_uses_the_cores_it_was_given(monkeypatch, fast_cfg):
     """Slurm without CPU binding does not stop a job from using every core: two 1-core jobs on 2 cores
     with 2 threads each ran 5x slower (bench/slurm.py). The job takes SLURM_CPUS_PER_TASK threads."""
-    from cifar_sweep.train import setup_torch
+    from cifar_sweep import placement
 
-    before = torch.get_num_threads()
-    try:
-        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
-        setup_torch(fast_cfg())
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
+    assert placement.threads(None, parallel_jobs=1) == 1
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
+    assert placement.threads(None, parallel_jobs=2) == 2
+    assert placement.threads(3, parallel_jobs=2) == 3  # trainer.threads wins

@@ -1,1 +1,1 @@
-"""cifar-sweep's Hydra launchers: hydra/launcher=slurm (slurm.py)."""
+"""cifar-sweep's Hydra launchers: hydra/launcher=fused (fused.py) and hydra/launcher=slurm (slurm.py, conf/hydra/launcher/slurm.yaml)."""

@@ -1,22 +1,37 @@
 """hydra/launcher=fused: a sweep's jobs of one shape train as one fused model in one process
 (cifar_sweep/fusion.py; docs/fusion.md). Jobs that fit no group run one by one, as with the basic
-launcher. It runs cifar-sweep's jobs (cifar_sweep.job), not other apps'."""
+launcher.
+
+Jobs fuse when they share a shape (SHAPE): model (name, width), batch size, epochs, data and its
+split, precision, device and the trainer's compute settings. They may differ in everything else:
+seed, optimizer and its arguments (its type included), scheduler, weight decay, dropout,
+augmentation, patience. Every job goes through Hydra's own `run_job` (its output directory and
+`.hydra/` files, `env_set`, the job callbacks, its return value), in a thread of its own; the job
+takes its place in the group (cifar_sweep.fusion.take_seat) and only the training epochs meet. Each
+job's log records go to its own log file (Hydra's `run.log`).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
+
+SHAPE = ("model.name", "model.width", "batch_size", "trainer.epochs", "data", "trainer.precision", "trainer.device",
+         "trainer.compile", "trainer.channels_last", "trainer.deterministic", "trainer.threads")
 
 
 @dataclass
@@ -26,6 +41,61 @@ class FusedLauncherConf:
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLauncherConf, provider="cifar_sweep")
+
+
+def shape(config: DictConfig) -> str:
+    return repr({key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+                 for key in SHAPE for node in [OmegaConf.select(config, key)]})
+
+
+def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
+    """Job numbers grouped by shape, in order, at most max_fused per group."""
+    by_shape: dict[str, list[int]] = {}
+    for idx, config in configs.items():
+        by_shape.setdefault(shape(config), []).append(idx)
+    return [members[i:i + max_fused] for members in by_shape.values() for i in range(0, len(members), max_fused)]
+
+
+def set_output_dir(config: DictConfig) -> None:
+    """hydra.runtime.output_dir, as run_job sets it, so that the job's log file name resolves early."""
+    output_dir = Path(str(config.hydra.sweep.dir)) / str(config.hydra.sweep.subdir)
+    with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+        config.hydra.runtime.output_dir = os.path.abspath(output_dir)
+
+
+@contextmanager
+def job_log_files(configs: dict[int, DictConfig], execution_whitelist: Any) -> Iterator[None]:
+    """Hydra's job logging for a fused group: its console handler once, and each job's log file
+    (job_logging's `file` handler, e.g. <job dir>/run.log) fed only with that job's records."""
+    from cifar_sweep.fusion import CURRENT_JOB
+
+    first = next(iter(configs.values()))
+    Path(str(first.hydra.runtime.output_dir)).mkdir(parents=True, exist_ok=True)
+    configure_log(first.hydra.job_logging, first.hydra.verbose, execution_whitelist=execution_whitelist)
+    root = logging.getLogger()
+    shared_files = [h for h in root.handlers if isinstance(h, logging.FileHandler)]
+    for handler in shared_files:  # the first job's file: each job gets its own below
+        root.removeHandler(handler)
+        handler.close()
+    files = []
+    for idx, config in configs.items():
+        spec = OmegaConf.select(config, "hydra.job_logging.handlers.file")
+        if spec is None:
+            continue
+        path = Path(str(spec.filename))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, mode=str(spec.get("mode", "a")))
+        fmt = OmegaConf.select(config, f"hydra.job_logging.formatters.{spec.get('formatter', 'simple')}.format")
+        handler.setFormatter(logging.Formatter(fmt))
+        handler.addFilter(lambda record, job=idx: CURRENT_JOB.get() == job)
+        root.addHandler(handler)
+        files.append(handler)
+    try:
+        yield
+    finally:
+        for handler in files:
+            root.removeHandler(handler)
+            handler.close()
 
 
 class FusedLauncher(Launcher):
@@ -39,8 +109,6 @@ class FusedLauncher(Launcher):
         self.hydra_context, self.task_function, self.config = hydra_context, task_function, config
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from cifar_sweep import fused_jobs  # torch: only when a sweep runs
-
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose,
                       execution_whitelist=self.hydra_context.execution_whitelist)
@@ -52,14 +120,50 @@ class FusedLauncher(Launcher):
             with open_dict(config):
                 config.hydra.job.id, config.hydra.job.num = str(idx), idx
             configs[idx] = config
-        returns = {}
-        for group in fused_jobs.groups(configs, self.max_fused):
-            if len(group) == 1:
-                (idx,) = group
-                returns[idx] = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
-                                       config=configs[idx], job_dir_key="hydra.sweep.dir",
-                                       job_subdir_key="hydra.sweep.subdir")
+        returns: dict[int, JobReturn] = {}
+        for group in groups(configs, self.max_fused):
+            members = {idx: configs[idx] for idx in group}
+            if len(group) > 1 and any(c.hydra.job.chdir for c in members.values()):
+                log.info("hydra.job.chdir=true: jobs in one process cannot each have their own working "
+                         "directory, so these jobs run one by one")
+            if len(group) == 1 or any(c.hydra.job.chdir for c in members.values()):
+                returns.update({idx: self.run_one(config) for idx, config in members.items()})
             else:
                 log.info(f"training jobs {', '.join(f'#{i}' for i in group)} as one fused model")
-                returns.update(fused_jobs.run_group({idx: configs[idx] for idx in group}))
+                returns.update(self.run_fused(members))
         return [returns[idx] for idx in sorted(returns)]
+
+    def run_one(self, config: DictConfig) -> JobReturn:
+        return run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=config,
+                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+
+    def run_fused(self, configs: dict[int, DictConfig]) -> dict[int, JobReturn]:
+        """Each job through run_job in its own thread; the group's torch work on this thread."""
+        from cifar_sweep import fusion  # torch: only when a sweep runs
+
+        group, handover = fusion.Group(len(configs)), threading.Lock()
+        returns: dict[int, JobReturn] = {}
+
+        def task(cfg: DictConfig) -> Any:
+            try:
+                return self.task_function(cfg)
+            finally:
+                fusion.task_returned()
+
+        def one(idx: int, seat: fusion.Seat) -> None:
+            with fusion.seated(seat, idx, handover):
+                returns[idx] = run_job(hydra_context=self.hydra_context, task_function=task, config=configs[idx],
+                                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
+                                       configure_logging=False)
+
+        for config in configs.values():
+            set_output_dir(config)
+        with job_log_files(configs, self.hydra_context.execution_whitelist):
+            threads = [threading.Thread(target=one, args=(idx, fusion.Seat(group)), name=f"fused-job-{idx}",
+                                        daemon=True) for idx in configs]
+            for thread in threads:
+                thread.start()
+            group.serve()  # every torch computation of the group, on this thread, until each job has left
+            for thread in threads:
+                thread.join()
+        return returns

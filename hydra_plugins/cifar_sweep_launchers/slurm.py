@@ -14,16 +14,15 @@ timed-out and preempted jobs.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf, SlurmQueueConf
+from hydra.core.utils import JobReturn, JobStatus
+from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
-from omegaconf import OmegaConf
 
 log = logging.getLogger(__name__)
 RESUME = "trainer.resume=true"
@@ -48,6 +47,49 @@ def with_resume(overrides: Sequence[str]) -> list[str]:
     return [*(o for o in overrides if not o.startswith(("trainer.resume=", "+trainer.resume="))), RESUME]
 
 
+@contextmanager
+def reading_results_with(job_class: type) -> Iterator[None]:
+    """Within: the jobs that submitit's Slurm executor submits are `job_class` instances, so that
+    upstream's launch reads each result through it. `job_class` is submitit's own extension point
+    (its tests set it too); it is put back afterwards."""
+    from submitit.slurm.slurm import SlurmExecutor
+
+    previous = SlurmExecutor.job_class
+    SlurmExecutor.job_class = job_class
+    try:
+        yield
+    finally:
+        SlurmExecutor.job_class = previous
+
+
+def resilient_job_class(sweep_dir: Path) -> type:
+    """A submitit SlurmJob whose result is a JobReturn even when Slurm ended the job before it could
+    return one: one log line and `Interrupted`."""
+    import submitit
+    from optuna_pruning_sweeper import Interrupted
+    from submitit.slurm.slurm import SlurmJob
+
+    class ResilientSlurmJob(SlurmJob):
+        def results(self) -> list:
+            try:
+                return super().results()
+            except submitit.core.utils.FailedJobError as e:  # the job itself raised: a crash, shown by the sweeper
+                return [job_return(self.submission().args[0], JobStatus.FAILED, e)]
+            except submitit.core.utils.UncompletedJobError:
+                overrides, _, idx = self.submission().args[:3]
+            log.warning(f"job {idx} (Slurm job {self.job_id}) ended {self.state} before it finished; the other jobs "
+                        f"go on. Its files stay in {sweep_dir / str(idx)}; rerun the command with {RESUME} to finish it")
+            return [job_return(overrides, JobStatus.COMPLETED, Interrupted(f"Slurm job {self.job_id} {self.state}"))]
+
+    return ResilientSlurmJob
+
+
+def job_return(overrides: Sequence[str], status: JobStatus, value: Any) -> JobReturn:
+    ret = JobReturn(overrides=list(overrides), status=status)
+    ret.return_value = value
+    return ret
+
+
 class ResilientSlurmLauncher(SlurmLauncher):
     def __init__(self, **params: Any) -> None:
         if params.get("signal_delay_s") is None:
@@ -61,38 +103,6 @@ class ResilientSlurmLauncher(SlurmLauncher):
         return submitit.helpers.DelayedSubmission(self, with_resume(sweep_overrides), *args, **kwargs)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import submitit
-
-        params = dict(self.params)
-        init_keys = {"max_num_timeout", "python"}
-        executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                         **{f"slurm_{k}": params.pop(k) for k in init_keys if k in params})
-        base = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        log.info(f"Slurm sweep output dir : {sweep_dir}")
-        numbers = range(initial_job_idx, initial_job_idx + len(job_overrides))
-        for idx, overrides in zip(numbers, job_overrides):
-            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        jobs = executor.map_array(self, [list(o) for o in job_overrides], ["hydra.sweep.dir"] * len(job_overrides),
-                                  list(numbers), [f"job_id_for_{i}" for i in numbers],
-                                  [Singleton.get_state()] * len(job_overrides))
-        return [self.result(job, idx, overrides) for job, idx, overrides in zip(jobs, numbers, job_overrides)]
-
-    def result(self, job: Any, idx: int, overrides: Sequence[str]) -> JobReturn:
-        """The job's JobReturn; one line and `Interrupted` when Slurm ended it before it could return."""
-        import submitit
-        from optuna_pruning_sweeper import Interrupted
-
-        try:
-            return job.results()[0]
-        except submitit.core.utils.FailedJobError as e:  # the job itself raised: a crash, shown by the sweeper
-            return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=e)
-        except submitit.core.utils.UncompletedJobError:
-            state = job.state
-        job_dir = Path(str(self.config.hydra.sweep.dir)) / str(idx)
-        log.warning(f"job {idx} (Slurm job {job.job_id}) ended {state} before it finished; the other jobs go on. "
-                    f"Its files stay in {job_dir}; rerun the command with {RESUME} to finish it")
-        return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED,
-                         _return_value=Interrupted(f"Slurm job {job.job_id} {state}"))
+        """Upstream's launch; only each job's result is read by `resilient_job_class`."""
+        with reading_results_with(resilient_job_class(Path(str(self.config.hydra.sweep.dir)))):
+            return super().launch(job_overrides, initial_job_idx)

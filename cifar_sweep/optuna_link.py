@@ -11,8 +11,7 @@ import optuna
 from optuna_pruning_sweeper.job import trial_of
 
 from cifar_sweep.errors import Pruned
-
-USER_ATTRS = ("test_acc", "final_val_acc", "best_val_acc", "epochs_completed", "wall_seconds", "status")
+from cifar_sweep.results import HEADLINE, Summary
 
 
 class TrialLink:
@@ -30,8 +29,8 @@ class TrialLink:
         if self.trial.should_prune():
             raise Pruned(f"pruned after epoch {epoch} (val_acc {row['val_acc']:.4f})")
 
-    def record(self, summary: dict) -> None:
-        """The run's summary numbers, as user attrs of its trial."""
-        for key in USER_ATTRS:
+    def record(self, summary: Summary) -> None:
+        """The run's status and headline numbers, as user attrs of its trial."""
+        for key in ("status", *HEADLINE):
             if summary.get(key) is not None:
-                self.trial.set_user_attr(key, summary[key])
+                self.trial.set_user_attr(key, summary[key])  # type: ignore[literal-required]

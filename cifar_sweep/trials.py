@@ -15,7 +15,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from cifar_sweep.storage import open_storage
+from optuna_pruning_sweeper.study import sqlite_file
+
+
+def existing_storage(url: str):
+    """An RDBStorage for `url`, or None when it is an SQLite file that does not exist: reading a
+    finished search never creates a database."""
+    import optuna
+
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        return None
+    return optuna.storages.RDBStorage(url, skip_table_creation=True)
 
 
 def load_study(url: str, name: str):
@@ -23,7 +34,7 @@ def load_study(url: str, name: str):
     import optuna
 
     try:
-        storage = open_storage(url)
+        storage = existing_storage(url)
         return optuna.load_study(study_name=name, storage=storage) if storage is not None else None
     except Exception:  # a missing or broken database must not stop collect
         return None

@@ -1,0 +1,92 @@
+"""What a run records, defined once: its summary.json and its metrics.csv. Torch-free, so that
+collect and the report read results without the training code.
+
+    summary.json    `Summary`: the run's status and headline numbers (the job is its one writer)
+    metrics.csv     `METRICS_COLUMNS`: one row per finished epoch (`MetricsLog`)
+
+Every file is written atomically (files.write_file): a reader sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any, TypedDict
+
+from cifar_sweep import status
+from cifar_sweep.files import write_file
+
+
+class Summary(TypedDict, total=False):
+    """summary.json. A failed or pruned run has `status` and `error`, and the numbers it reached."""
+    status: str                  # cifar_sweep.status: completed | failed | pruned
+    error: str | None            # why a run failed or was pruned: one line
+    params: int                  # trainable parameters of the model
+    device: str                  # where it trained, e.g. cuda:0
+    test_acc: float | None       # the final model's test accuracy
+    test_loss: float | None
+    best_val_acc: float | None   # validation accuracy of the best epoch
+    best_epoch: int | None
+    final_val_acc: float | None  # validation accuracy after the last epoch
+    stopped_early: bool          # trainer.patience ended the run
+    epochs_completed: int
+    wall_seconds: float          # every attempt of the run together (resume)
+    first_step_at: float | None  # unix time of this attempt's first optimizer step
+
+
+# The summary's numbers a sweep can compare (cfg.objective, collect --metric), with what each means.
+OBJECTIVES = {
+    "test_acc": "the final model's test accuracy (after the last epoch): what the study compared",
+    "final_val_acc": "validation accuracy after the last epoch",
+    "best_val_acc": "validation accuracy of the best epoch",
+}
+# The numbers reported beyond the run directory: trackers' final metrics, Optuna trials' user attrs,
+# collect's columns.
+HEADLINE = (*OBJECTIVES, "test_loss", "epochs_completed", "wall_seconds")
+
+METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
+                   "images_per_second")
+CURVE_COLUMNS = METRICS_COLUMNS[:6]  # the learning curves; the rest is timing
+
+
+def failed(error: str) -> Summary:
+    return {"status": status.FAILED, "error": error}
+
+
+def _json_safe(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_summary(run_dir: Path, summary: Summary) -> None:
+    clean = {k: _json_safe(v) for k, v in summary.items()}
+    write_file(run_dir / "summary.json", (json.dumps(clean, indent=2) + "\n").encode())
+
+
+def read_summary(run_dir: Path) -> Summary | None:
+    """The run's summary.json; None when there is none. Raises ValueError (or OSError) when it
+    cannot be parsed."""
+    path = run_dir / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class MetricsLog:
+    """metrics.csv, rewritten whole (atomically) after every epoch; tiny, so that is cheap."""
+
+    def __init__(self, run_dir: Path, keep_epochs: int = 0) -> None:
+        """keep_epochs: rows of epochs already checkpointed that a resumed run keeps."""
+        self.path = run_dir / "metrics.csv"
+        self.rows: list[dict] = []
+        if keep_epochs and self.path.is_file():
+            with open(self.path, newline="") as f:
+                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_epochs]
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_file(self.path, buf.getvalue().encode())

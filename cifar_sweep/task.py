@@ -1,0 +1,118 @@
+"""One job of cifar-sweep, from its composed config to its return value: the body of run.py's
+task function, also for jobs that hydra/launcher=fused runs side by side in one process (so every
+Hydra value comes from the `hydra_cfg` it is given, never from the HydraConfig singleton).
+
+It owns a job's outcome (`Outcome`): it is the one writer of summary.json, and it turns every
+mistake into one `error:` line (exit 2 in a single run; a failed job, NaN to the sweeper, in a sweep).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from cifar_sweep import fusion, results, status, trackers
+from cifar_sweep.config import validate
+from cifar_sweep.errors import UserError
+from cifar_sweep.optuna_link import TrialLink
+from cifar_sweep.placement import place
+from cifar_sweep.resume import PreviousRun
+from cifar_sweep.results import Summary
+from cifar_sweep.train import Epochs, train
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    TRAINED = "trained"  # training ran: completed, failed (diverged, out of memory) or pruned
+    SKIPPED = "skipped"  # trainer.resume=true on a run that had finished: nothing to do
+    REFUSED = "refused"  # a mistake in the config, the data or the directory: one line
+    CRASHED = "crashed"  # a bug: recorded in summary.json, then raised in full
+
+
+@dataclass
+class JobResult:
+    outcome: Outcome
+    summary: Summary
+    crash: Exception | None = None
+
+    def writes_summary(self, previous: PreviousRun) -> bool:
+        """Whether summary.json gets this result: never over the files of an earlier run that this
+        job did not continue."""
+        if self.outcome is Outcome.TRAINED:
+            return True
+        if self.outcome is Outcome.CRASHED:
+            return not previous.finished
+        return self.outcome is Outcome.REFUSED and previous.trained is None and not previous.finished
+
+
+def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
+    """The job's return value for the sweeper: cfg.objective, NaN for a failed run in a sweep, or
+    optuna.TrialPruned. A single run that fails exits 1 (2 for a mistake)."""
+    epochs = fusion.take_seat() or Epochs()  # first: a fused job's Hydra config is read by now
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    previous = PreviousRun(Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir")
+    try:
+        result = settle(cfg, hydra_cfg, previous, epochs)
+    finally:
+        epochs.close()  # a fused job leaves its group, whatever happened
+    if result.writes_summary(previous):
+        results.write_summary(previous.path, result.summary)
+    if result.crash is not None:
+        raise result.crash
+    summary = result.summary
+    if summary["status"] == status.PRUNED:  # an outcome, not an error: returned for the sweeper to record
+        return optuna.TrialPruned(summary["error"])
+    if summary["status"] != status.COMPLETED:
+        if not multirun:
+            sys.exit(2 if result.outcome is Outcome.REFUSED else 1)
+        return math.nan  # the Optuna sweeper records NaN as a failed trial and carries on
+    return float(summary[cfg.objective])
+
+
+def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> JobResult:
+    """Validate, check what the run directory allows, train. Afterwards, the run directory's
+    `.hydra/` describes the training that made its files."""
+    try:
+        return JobResult(*attempt(cfg, hydra_cfg, previous, epochs))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return JobResult(Outcome.REFUSED, results.failed(str(e)))
+    except Exception as e:  # a bug, not a mistake: recorded for collect, then shown in full
+        return JobResult(Outcome.CRASHED, results.failed(f"{type(e).__name__}: {e}".splitlines()[0]), e)
+    finally:
+        previous.restore_hydra()
+
+
+def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> tuple[Outcome, Summary]:
+    validate(cfg)
+    previous.check(cfg)
+    if cfg.trainer.resume and previous.finished:
+        log.info("already %s in %s; nothing to resume", previous.summary["status"], previous.path)
+        return Outcome.SKIPPED, previous.summary
+    placement = place(cfg, hydra_cfg, fused=isinstance(epochs, fusion.FusedEpochs))
+    if previous.trained is None:
+        previous.remember()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    tracker = trackers.start(cfg, previous.path, Path(hydra_cfg.sweep.dir) if multirun else None)
+    trial = TrialLink.from_job(hydra_cfg)
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        tracker.epoch(row)
+        if trial is not None:
+            trial.report(epoch, row)  # may stop the run: Pruned
+
+    summary = train(cfg, previous.path, placement, on_epoch, resume=cfg.trainer.resume and previous.trained is not None,
+                    epochs=epochs)
+    if trial is not None:
+        trial.record(summary)
+    tracker.finish(summary)
+    return Outcome.TRAINED, summary
