@@ -191,7 +191,7 @@ def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] =
                  "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
                  "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell."
                  + (" Only cells run more than once (seeds) are shown." if search else ""), "",
-                 table.to_markdown(index=False, floatfmt=".4g"), ""]
+                 table.drop(columns="values").to_markdown(index=False, floatfmt=".4g"), ""]
     return "\n".join([f"# Summary: {metric} per cell (seeds folded)", "",
                       f"Compared: `{metric}`, {OBJECTIVES[metric]}.", "", *cells, *optuna_lines])
 

@@ -117,34 +117,58 @@ def spans_decades(values: pd.Series) -> bool:
     return bool(numeric.notna().all() and (numeric > 0).all() and numeric.max() / numeric.min() >= 10)
 
 
-def plot_summary(table: pd.DataFrame, keys: list[str], metric: str, path: Path) -> None:
-    table = table.iloc[sorted(range(len(table)), key=lambda i: sort_key(tuple(table[keys].iloc[i])))] if keys else table
+def cell_bars(ax, table: pd.DataFrame, labels: list[str], colors: list[str], seeds: bool = False) -> None:
+    """A compare_cells table as bars: the mean per cell, its 95 % CI (clipped to [0, 1]) where n >= 2,
+    the n of each bar, and with `seeds` a dot per run."""
+    x = np.arange(len(table))
+    mean = table["mean"].to_numpy(float)
+    ax.bar(x, mean, color=colors)
+    _ci_bars(ax, x, table)
+    if seeds:
+        for xi, values in zip(x, table["values"]):
+            ax.plot(np.full(len(values), xi), values, "k.", markersize=5)
+    _n_labels(ax, x, table)
+    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
+
+
+def _ci_bars(ax, x: np.ndarray, table: pd.DataFrame) -> None:
     mean = table["mean"].to_numpy(float)
     low = np.where(table["n"] >= 2, mean - table["ci95_low"].clip(lower=0), np.nan)  # accuracies live in [0, 1]
     high = np.where(table["n"] >= 2, table["ci95_high"].clip(upper=1) - mean, np.nan)
-    colors = [MARK_COLORS.get(m, GREY) for m in table["mark"]]
-    log_axis = len(keys) == 1 and spans_decades(table[keys[0]])
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 5))
-    x = pd.to_numeric(table[keys[0]]).to_numpy(float) if log_axis else np.arange(len(table))
-    if log_axis:
-        ax.scatter(x, mean, c=colors, s=40, zorder=3)
-        ax.set_xscale("log")
-        ax.set_xlabel(keys[0])
-    else:
-        ax.bar(x, mean, color=colors)
-        ax.set_xticks(x, cell_labels(table, keys), rotation=30, ha="right", fontsize="small")
     with_ci = ~np.isnan(low)
     ax.errorbar(x[with_ci], mean[with_ci], yerr=[low[with_ci], high[with_ci]], fmt="none", ecolor="k", capsize=4)
+
+
+def _n_labels(ax, x: np.ndarray, table: pd.DataFrame) -> None:
     for xi, n in zip(x, table["n"]):
         ax.annotate(f"n={n}", (xi, 0), xytext=(0, 3), textcoords="offset points", ha="center",
                     fontsize="x-small", xycoords=("data", "axes fraction"))
+
+
+def accuracy_limits(means: np.ndarray) -> tuple[float, float]:
+    finite = means[np.isfinite(means)]
+    return (max(0.0, finite.min() - 0.1), min(1.0, finite.max() + 0.05)) if len(finite) else (0.0, 1.0)
+
+
+def plot_summary(table: pd.DataFrame, keys: list[str], metric: str, path: Path) -> None:
+    table = table.iloc[sorted(range(len(table)), key=lambda i: sort_key(tuple(table[keys].iloc[i])))] if keys else table
+    colors = [MARK_COLORS.get(m, GREY) for m in table["mark"]]
+    log_axis = len(keys) == 1 and spans_decades(table[keys[0]])
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 5))
+    if log_axis:
+        x = pd.to_numeric(table[keys[0]]).to_numpy(float)
+        ax.scatter(x, table["mean"].to_numpy(float), c=colors, s=40, zorder=3)
+        _ci_bars(ax, x, table)
+        _n_labels(ax, x, table)
+        ax.set_xscale("log")
+        ax.set_xlabel(keys[0])
+    else:
+        cell_bars(ax, table, list(cell_labels(table, keys)), colors)
     ax.legend(handles=[Patch(color="C2", label="best mean"),
                        Patch(color="C0", label="not distinguishable from best (Welch p >= 0.05)"),
                        Patch(color=GREY, label="worse (p < 0.05), or too few runs to tell")],
               fontsize="x-small", loc="lower right")
-    finite = mean[np.isfinite(mean)]
-    if len(finite):
-        ax.set_ylim(max(0.0, finite.min() - 0.1), min(1.0, finite.max() + 0.05))
+    ax.set_ylim(*accuracy_limits(table["mean"].to_numpy(float)))
     ax.set(ylabel=metric, title=f"{metric}: mean; 95 % CI where n >= 2")
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -48,9 +48,11 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
         return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
-def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFrame:
+def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str, reference: tuple | None = None) -> pd.DataFrame:
     """One row per cell (combination of `keys`): n completed runs, runs not completed, mean, std,
-    95 % CI of `metric`, mean test accuracy, Welch's p against the best cell and a mark."""
+    95 % CI of `metric`, mean test accuracy, `values` (the metric of each completed run), Welch's p
+    against the reference cell (`reference`: its values of `keys`; default: the best mean) and a mark:
+    `best` (the reference), `≈ best` (p >= ALPHA), `?` (too few runs to tell) or empty (worse)."""
     jobs = jobs.assign(_all="all") if not keys else jobs
     keys = keys or ["_all"]
     rows = []
@@ -64,13 +66,21 @@ def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str) -> pd.DataFr
                      "std": values.std(ddof=1) if len(values) > 1 else math.nan,
                      "ci95_low": low, "ci95_high": high,
                      "test_acc": pd.to_numeric(done["test_acc"], errors="coerce").mean(),
-                     "_values": values})
+                     "values": values})
     table = pd.DataFrame(rows)
-    best = table["mean"].idxmax() if table["mean"].notna().any() else None
+    ref = _reference_row(table, keys, reference)
     p_values, marks = [], []
     for i, row in table.iterrows():
-        p = math.nan if best is None or i == best else welch_p(table.at[best, "_values"], row["_values"])
+        p = math.nan if ref is None or i == ref else welch_p(table.at[ref, "values"], row["values"])
         p_values.append(p)
-        marks.append("best" if i == best else "?" if math.isnan(p) else "≈ best" if p >= ALPHA else "")
-    table = table.assign(p_vs_best=p_values, mark=marks).drop(columns="_values")
+        marks.append("best" if i == ref else "?" if math.isnan(p) else "≈ best" if p >= ALPHA else "")
+    table = table.assign(p_vs_best=p_values, mark=marks)
     return table.drop(columns="_all") if "_all" in table else table
+
+
+def _reference_row(table: pd.DataFrame, keys: list[str], reference: tuple | None):
+    if reference is None:
+        return table["mean"].idxmax() if table["mean"].notna().any() else None
+    match = table[[tuple(str(v) for v in row) == tuple(map(str, reference))
+                   for row in table[keys].itertuples(index=False)]]
+    return match.index[0] if len(match) else None

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cifar_sweep.report import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, final_verdict, grid_commands,
+from cifar_sweep.report.claims import (CLAIMS, FAILS, HOLDS, INCONCLUSIVE, final_verdict, grid_commands,
                                 overfits, overfitting_verdict, winner_verdict)
 from helpers import compose_cfg, run_cli
 
@@ -97,6 +97,10 @@ def test_report_command_runs_the_six_grids_and_writes_every_section(tmp_path):
     again = run_cli(["--sweeps", str(tmp_path / "sweeps"), "--out", str(tmp_path / "again.md")],
                     module="cifar_sweep.report")
     assert again.returncode == 0 and (tmp_path / "again.md").read_text().count("**Verdict: ") == 6
+    # the head names the command that ran the grids (recorded in run-times.json), not a grid's argv
+    made = "python -m cifar_sweep.report --run --scale cpu --seeds 1"
+    assert text.splitlines()[2].startswith(f"Made by `{made}")
+    assert (tmp_path / "again.md").read_text().splitlines()[2].startswith(f"Runs made by `{made}")
 
 
 def test_report_without_sweeps_is_one_line_and_writes_nothing(tmp_path):

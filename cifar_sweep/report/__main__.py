@@ -1,0 +1,5 @@
+import sys
+
+from cifar_sweep.report.document import main
+
+sys.exit(main())

@@ -1,0 +1,146 @@
+"""The report as a Markdown document, and its command line: a head with the verdicts, one section
+per claim (its figure, seed tables, rule and verdict), and the settings (settings.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from cifar_sweep import status
+from cifar_sweep.collect import CollectError, read_sweep
+from cifar_sweep.report import figures
+from cifar_sweep.report.claims import CLAIMS, METRIC, SCALES, Claim, Verdict, judge
+from cifar_sweep.report.runner import run_grids, run_record
+
+GPU_COMMAND = "python -m cifar_sweep.report --run --scale gpu --seeds 3 --out docs/study-gpu.md"
+SETTINGS = Path(__file__).with_name("settings.md")
+
+
+def scale_of(jobs: pd.DataFrame, sweep_dir: Path) -> dict:
+    """Width, epochs and training images of a grid's runs, from the first job's config."""
+    cfg = OmegaConf.load(sweep_dir / jobs["dir"].iloc[0] / ".hydra" / "config.yaml")
+    return {"width": cfg.model.width, "epochs": cfg.trainer.epochs, "train_subset": cfg.data.train_subset}
+
+
+def images(scale: dict) -> str:
+    return f"{scale['train_subset']:,}" if scale["train_subset"] else "all 50,000"
+
+
+def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame,
+            figures_dir: Path) -> tuple[list[str], Verdict, dict]:
+    scale = scale_of(jobs, sweep_dir)
+    seeds = jobs["seed"].nunique() if "seed" in jobs else 1
+    figure = figures_dir / f"{claim.grid}.png"
+    figures.draw(claim, jobs, curves, figure)
+    full_scale = scale["width"] == 1.0 and scale["epochs"] == 50 and scale["train_subset"] is None
+    judged = judge(claim, jobs, curves, full_scale)
+    verdict = judged.verdict
+    lines = [f"## {claim.title}", "", f"> {claim.text}", "",
+             f"Grid `experiment={claim.grid}`: {len(jobs)} runs ({seeds} seeds), "
+             f"{(jobs['status'] == status.COMPLETED).sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
+             f"{images(scale)} training images. Compared: `{METRIC}`, the final model's test "
+             "accuracy after the last epoch, as the study did.", "",
+             f"![{claim.grid}]({figures_dir.name}/{figure.name})", "", *judged.tables,
+             judged.rule, "", f"**Verdict: {verdict.verdict}** ({verdict.reason}).", ""]
+    lines += [f"- {d}" for d in verdict.details] + ([""] if verdict.details else [])
+    return lines, verdict, {**scale, "seeds": seeds, "runs": len(jobs),
+                            "wall_seconds": pd.to_numeric(jobs["wall_seconds"], errors="coerce").sum()}
+
+
+def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
+    grids = {claim.grid: read_sweep(sweeps / claim.grid)[:2] for claim in CLAIMS}  # all readable, or nothing written
+    figures_dir = out.with_suffix("")
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    body, verdicts, scales = [], [], {}
+    for claim in CLAIMS:
+        lines, verdict, scales[claim.grid] = section(claim, sweeps / claim.grid, *grids[claim.grid], figures_dir)
+        body += lines
+        verdicts.append(verdict)
+    out.write_text("\n".join(head(scales, verdicts, sweeps, command) + body) + "\n" + SETTINGS.read_text())
+    return verdicts
+
+
+def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command: str) -> list[str]:
+    runs = sum(s["runs"] for s in scales.values())
+    train_seconds = sum(s["wall_seconds"] for s in scales.values())
+    run_command, elapsed = run_record(sweeps)
+    small = any(s["width"] != 1.0 or s["train_subset"] is not None or s["epochs"] != c.study_epochs
+                for c, s in zip(CLAIMS, scales.values()))
+    made = (f"Runs made by `{run_command}` ({elapsed:.0f} min); report by `{command}`"
+            if run_command and run_command != command else f"Made by `{command}`")
+    lines = [
+        "# The study, re-made", "",
+        made + f" on {datetime.now():%Y-%m-%d}: {runs} runs of the six grids in `conf/experiment/` "
+        f"(the runs' own wall time {train_seconds / 60:.0f} min), "
+        f"{'at a reduced scale' if small else 'at the study' + chr(39) + 's scale'}, on "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
+        f"torch {torch_version()}.", "",
+        "Data: CIFAR-10 from `CIFAR10_DIR`. Every setting is the study's where the study gives one; the "
+        "table at the end lists each, with ours where it gives none. Each grid runs every cell with several "
+        "seeds and compares the last epoch's test accuracy, as the study did; the study ran each setting "
+        "once, unseeded.", ""]
+    if small:
+        width = scales["optimizers"]["width"]
+        lines += [f"**Scale.** Width {width} VGGs (about {width ** 2:.2%} of the parameters); "
+                  f"{scales['overfitting']['epochs']} epochs of {images(scales['overfitting'])} "
+                  "training images for the grids the study ran 20 epochs, "
+                  f"{scales['optimizers']['epochs']} epochs of {images(scales['optimizers'])} "
+                  "for those it ran 50 (StepLR's step scaled alike); validation and test on the whole test set. "
+                  "The verdicts below are about these small networks trained briefly; they say what the grids "
+                  "show at this scale, not what the study's full-size networks do. For that, run on a GPU:", "",
+                  f"    {GPU_COMMAND}", ""]
+    lines += ["| claim | verdict | because |", "| --- | --- | --- |"]
+    return lines + [f"| {c.title} | **{v.verdict}** | {v.reason} |" for c, v in zip(CLAIMS, verdicts)] + [""]
+
+
+def torch_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("torch")
+    except Exception:
+        return "?"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cifar-sweep-report",
+                                     description="The study re-made: its six claims, each with figures, "
+                                                 "a table over seeds and a verdict.")
+    parser.add_argument("--run", action="store_true", help="run the six grids first (else read --sweeps)")
+    parser.add_argument("--scale", choices=list(SCALES), default="gpu",
+                        help="with --run: gpu: the study's scale; cpu: width 1/8, 12 epochs of 2,500 images for the 20-epoch "
+                             "grids, 10 of 5,000 for the 50-epoch ones (default gpu)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per cell when running (default 3)")
+    parser.add_argument("--sweeps", type=Path, help="the folder with one sweep folder per grid "
+                        "(default with --run: multirun/study-<scale>/<date_time>)")
+    parser.add_argument("--out", type=Path, default=Path("study.md"), help="the report; figures go to a folder "
+                        "of the same name beside it (default study.md)")
+    parser.add_argument("--run-py", type=Path, default=Path("run.py"), help="the entrypoint (default ./run.py)")
+    parser.add_argument("overrides", nargs="*", help="more overrides for every grid, e.g. hydra/launcher=joblib")
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds={args.seeds}: must be a positive integer")
+    sweeps = args.sweeps or (Path("multirun") / f"study-{args.scale}" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}")
+    command = "python -m cifar_sweep.report " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    try:
+        if args.run:
+            if not args.run_py.is_file():
+                raise CollectError(f"--run-py={str(args.run_py)!r}: no such file; run from the repository root")
+            run_grids(sweeps, args.scale, args.seeds, args.overrides, args.run_py, command)
+        elif args.sweeps is None:
+            raise CollectError("--sweeps: give the folder of a finished study run, or --run to make one")
+        verdicts = write_report(sweeps, args.out, command)
+    except CollectError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    for claim, verdict in zip(CLAIMS, verdicts):
+        print(f"{claim.title}: {verdict.verdict} ({verdict.reason})")
+    print(f"wrote {args.out} and {args.out.with_suffix('')}/ (sweeps in {sweeps})")
+    return 0

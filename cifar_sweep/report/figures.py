@@ -1,0 +1,135 @@
+"""One figure per claim, built on cifar_sweep.plots (bars, ordering) and the claims' cell tables
+(cifar_sweep.stats.compare_cells): curves per epoch (mean over seeds with a min-max band) and the
+last epoch's METRIC per cell (mean, 95 % CI, a dot per seed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
+
+from cifar_sweep import plots, status
+from cifar_sweep.report.claims import METRIC, STUDY_RESULT, Claim, cells
+
+plt = plots.plt
+
+
+def completed_curves(jobs: pd.DataFrame, curves: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Per-epoch curves of completed runs with each run's cell (its value of `key`)."""
+    done = jobs[jobs["status"] == status.COMPLETED]
+    return curves.merge(done.assign(cell=done[key].astype(str))[["dir", "cell"]], on="dir")
+
+
+def mean_band(ax, frame: pd.DataFrame, column: str, label: str, color: str, style: str = "-") -> None:
+    stats = frame.groupby("epoch")[column].agg(["mean", "min", "max"])
+    ax.plot(stats.index, stats["mean"], style, color=color, label=label)
+    ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def bars(ax, table: pd.DataFrame, key: str, claimed: str | None) -> None:
+    """The cells' METRIC after the last epoch; the claimed winner green."""
+    labels = [str(v) for v in table[key]]
+    plots.cell_bars(ax, table, labels, ["C2" if label == claimed else "C0" for label in labels], seeds=True)
+    ax.set_ylabel(f"{METRIC}: mean, 95 % CI, seeds")
+
+
+def accuracy_limits(tables: list[pd.DataFrame]) -> tuple[float, float]:
+    """From the lowest to the highest seed, with a margin, inside [0, 1]."""
+    seen = [v for table in tables for v in table["values"] if len(v)]
+    if not seen:
+        return 0.0, 1.0
+    every = np.concatenate(seen)
+    return max(0.0, every.min() - 0.05), min(1.0, every.max() + 0.03)
+
+
+def save(fig, path: Path, title: str) -> None:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def overfitting(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
+    frame = completed_curves(jobs, curves, "model")
+    nets = sorted(frame["cell"].unique())
+    fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), sharey=True, squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        part = frame[frame["cell"] == net]
+        mean_band(ax, part, "train_loss", "training", "C0")
+        mean_band(ax, part, "val_loss", "validation (test set)", "C3", "--")
+        ax.set(title=net, xlabel="epoch")
+    axes[0][0].set_ylabel("cross-entropy loss")
+    axes[0][0].legend()
+    save(fig, path, "No regularization: training vs validation loss (mean over seeds, min-max band)")
+
+
+def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed: str) -> None:
+    """Per network: the bars, and below them each regularization's validation loss per epoch, where a
+    cure shows as a curve that stops rising."""
+    nets = sorted(jobs["model"].dropna().unique())
+    fig, axes = plt.subplots(2, len(nets), figsize=(4.6 * len(nets), 7.4), squeeze=False)
+    tables = {net: cells(jobs[jobs["model"] == net], "regularization", claimed) for net in nets}
+    limits = accuracy_limits(list(tables.values()))
+    frame = completed_curves(jobs, curves, "regularization").merge(jobs[["dir", "model"]], on="dir")
+    for col, net in enumerate(nets):
+        bars(axes[0][col], tables[net], "regularization", claimed)
+        axes[0][col].set(title=net, ylim=limits)
+        others = iter(("C0", "C1", "C3", "C4", "C5", "C6"))  # C2 (green) is the claimed cell's
+        for cell, part in sorted(frame[frame["model"] == net].groupby("cell")):
+            mean_band(axes[1][col], part, "val_loss", str(cell), "C2" if cell == claimed else next(others),
+                      "-" if cell == claimed else "--")
+        axes[1][col].set(xlabel="epoch", ylabel="validation (test-set) loss" if col == 0 else None)
+    axes[1][0].legend(fontsize="x-small")
+    save(fig, path, f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed}) and "
+                    "validation loss per epoch")
+
+
+def comparison(jobs: pd.DataFrame, curves: pd.DataFrame, claim: Claim, path: Path, with_lr: bool = False) -> None:
+    """Validation accuracy per epoch (and the learning rate) per cell, and the bars."""
+    frame = completed_curves(jobs, curves, claim.axis)
+    panels = 3 if with_lr else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8))
+    for i, (cell, part) in enumerate(sorted(frame.groupby("cell"), key=lambda kv: plots.sort_key((kv[0],)))):
+        mean_band(axes[0], part, "val_acc", str(cell), f"C{i}")
+        if with_lr:
+            lr = part.groupby("epoch")["lr"].mean()
+            axes[1].plot(lr.index, lr.to_numpy(), color=f"C{i}", label=str(cell))
+    axes[0].set(xlabel="epoch", ylabel="validation (test-set) accuracy", title="per epoch (mean, min-max band)")
+    axes[0].legend(fontsize="small")
+    if with_lr:
+        axes[1].set(xlabel="epoch", ylabel="learning rate (epoch start)", yscale="log", title="schedule")
+    table = cells(jobs, claim.axis, claim.winner)
+    bars(axes[-1], table, claim.axis, claim.winner)
+    axes[-1].set(title="after the last epoch", ylim=accuracy_limits([table]))
+    save(fig, path, claim.title)
+
+
+def final(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
+    frame = completed_curves(jobs, curves, "seed") if "seed" in jobs else curves.assign(cell="0")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (seed, part) in enumerate(frame.groupby("cell")):
+        axes[0].plot(part["epoch"], part["train_loss"], color=f"C{i}", label=f"seed {seed} training")
+        axes[0].plot(part["epoch"], part["val_loss"], "--", color=f"C{i}", label=f"seed {seed} validation")
+        axes[1].plot(part["epoch"], part["val_acc"], color=f"C{i}", label=f"seed {seed}")
+    axes[1].axhline(STUDY_RESULT, color="k", linestyle=":", label="the study: 92.28 %")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (dashed: validation)")
+    axes[1].set(xlabel="epoch", ylabel="validation (test-set) accuracy", title="accuracy")
+    for ax in axes:
+        ax.legend(fontsize="x-small")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    save(fig, path, "The final recipe (study_final)")
+
+
+def draw(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
+    """The claim's figure."""
+    if claim.grid == "overfitting":
+        overfitting(jobs, curves, path)
+    elif claim.grid == "regularization":
+        regularization(jobs, curves, path, str(claim.winner))
+    elif claim.grid == "study_final":
+        final(jobs, curves, path)
+    else:
+        comparison(jobs, curves, claim, path, with_lr=claim.grid == "schedulers")

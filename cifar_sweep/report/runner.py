@@ -1,0 +1,47 @@
+"""--run: the six grids as `python run.py -m experiment=GRID seed=...`, one after the other, each
+into its own folder below the sweeps folder. Rerunning the same command resumes it: an existing
+grid folder runs with trainer.resume=true, which keeps its finished jobs. run-times.json records
+the command and its start and end (a resumed run keeps the first start)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from cifar_sweep.collect import CollectError
+from cifar_sweep.report.claims import CLAIMS, grid_commands
+
+TIMES = "run-times.json"
+
+
+def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path, command: str) -> None:
+    """Run every grid at `scale`; `command` is the report command, recorded in run-times.json."""
+    times_file = sweeps / TIMES
+    sweeps.mkdir(parents=True, exist_ok=True)
+    started = json.loads(times_file.read_text())["started"] if times_file.is_file() else time.time()
+    for claim in CLAIMS:
+        for sub, overrides in grid_commands(claim, scale):
+            target = sweeps / claim.grid / sub
+            argv = [sys.executable, str(run_py), "-m", f"experiment={claim.grid}",
+                    f"seed={','.join(map(str, range(seeds)))}", *overrides, *extra, f"hydra.sweep.dir={target}",
+                    *(["trainer.resume=true"] if (target / "report-run.log").is_file() else [])]
+            print(f"[{datetime.now():%H:%M:%S}] {' '.join(shlex.quote(a) for a in argv[1:])}", flush=True)
+            target.mkdir(parents=True, exist_ok=True)
+            with open(target / "report-run.log", "a") as log:
+                if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                    raise CollectError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
+    times_file.write_text(json.dumps({"started": started, "finished": time.time(), "command": command}) + "\n")
+
+
+def run_record(sweeps: Path) -> tuple[str | None, float | None]:
+    """The --run command that made the sweeps and its wall time in minutes, as it recorded them."""
+    try:
+        times = json.loads((sweeps / TIMES).read_text())
+        return times.get("command"), (times["finished"] - times["started"]) / 60
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
