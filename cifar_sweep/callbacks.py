@@ -66,17 +66,18 @@ def grid_size(config: DictConfig) -> int | None:
 def grid_progress(job_dir: Path, job_num: int, jobs: int, objective: str) -> str:
     """'job 3 of 12 done (completed, test_acc 0.5192); 4 of 12 done, best so far test_acc 0.5301 (job 1)',
     from the summary.json files of the grid's jobs (which may run in other processes)."""
-    finished = {}
+    finished: dict[str, results.Summary] = {}
     for path in job_dir.parent.glob("*/summary.json"):
         try:
             finished[path.parent.name] = results.read_summary(path.parent) or {}
         except (OSError, ValueError):  # being written by another process, or not ours
             continue
     mine = finished.get(job_dir.name) or {}
-    values = {name: s[objective] for name, s in finished.items()
-              if s.get("status") == status.COMPLETED and isinstance(s.get(objective), (int, float))}
+    values = {name: results.value(s, objective) for name, s in finished.items()
+              if s.get("status") == status.COMPLETED and isinstance(results.value(s, objective), (int, float))}
     line = f"job {job_num} of {jobs} done ({mine.get('status')}"
-    line += f", {objective} {mine[objective]:.4f})" if mine.get(objective) is not None else ")"
+    mine_value = results.value(mine, objective)
+    line += f", {objective} {mine_value:.4f})" if mine_value is not None else ")"
     line += f"; {len(finished)} of {jobs} done"
     if values:
         best = max(values, key=lambda name: values[name])

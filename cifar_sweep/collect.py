@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, Sequence
 
 import pandas as pd
 import yaml
@@ -114,7 +115,8 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     if not job_dirs:
         raise CollectError(f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
                            "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>")
-    rows, curves, storages, objectives, studies = [], [], {}, [], set()
+    rows, curves, objectives, studies = [], [], [], set()
+    storages: dict[str, Any] = {}
     for job_dir in job_dirs:
         job_curves = read_curves(job_dir)
         overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
@@ -182,7 +184,7 @@ def optuna_results(sweep_dir: Path) -> list[str]:
     return ["## Optuna's best trial per invocation", "", *lines, ""] if lines else []
 
 
-def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: list[str] = (), search: bool = False) -> str:
+def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: Sequence[str] = (), search: bool = False) -> str:
     if search and table.empty:
         cells = ["No cell of this search was run more than once, so there are no seed statistics; "
                  "the trials below are its comparison.", ""]

@@ -129,7 +129,7 @@ def validate(cfg: DictConfig) -> None:
 # ---------------------------------------------------------------- optimizer and scheduler arguments
 
 def _increasing_positive_ints(v: Any) -> bool:
-    values = list(v) if OmegaConf.is_list(v) or isinstance(v, (list, tuple)) else None
+    values = list(v) if OmegaConf.is_list(v) or isinstance(v, (list, tuple)) else []
     return bool(values) and all(_integer(x) and x > 0 for x in values) and values == sorted(set(values))
 
 

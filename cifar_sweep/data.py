@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import numpy as np
 import torch
@@ -96,7 +98,7 @@ def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
     x, y = read()
     try:
         for path, array in ((y_path, y), (x_path, x)):  # x last: its presence marks a complete entry
-            atomic_write(path, lambda f, a=array: np.save(f, a))
+            atomic_write(path, partial(np.save, arr=array))
     except OSError:
         pass  # a cache we cannot write is only slower
     return x, y
@@ -110,8 +112,9 @@ def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
     root = Path(data_cfg.dir)
     cache_dir = data_cfg.get("cache_dir")
     if (root / "train.npz").is_file() and (root / "test.npz").is_file():
-        return tuple(cached(cache_dir, [root / f"{name}.npz"], lambda n=name: read_npz(root / f"{n}.npz"))
-                     for name in ("train", "test"))
+        train, test = (cached(cache_dir, [root / f"{name}.npz"], partial(read_npz, root / f"{name}.npz"))
+                       for name in ("train", "test"))
+        return train, test
     if (root / "cifar-10-batches-py").is_dir() or data_cfg.download:
         return read_official(root, True, data_cfg.download), read_official(root, False, data_cfg.download)
     raise UserError(f"data.dir={str(root)!r}: no CIFAR-10 there (expected train.npz + test.npz or "
@@ -194,7 +197,7 @@ class Inputs:
 
     def __init__(self, aug, normalize, device: torch.device, channels_last: bool,
                  dtype: torch.dtype = torch.float32) -> None:
-        self.aug = SimpleNamespace(**OmegaConf.to_container(aug, resolve=True)) if OmegaConf.is_config(aug) else aug
+        self.aug = SimpleNamespace(**cast(dict, OmegaConf.to_container(aug, resolve=True))) if OmegaConf.is_config(aug) else aug
         self.dtype = dtype
         self.mean = torch.tensor(list(normalize.mean), device=device, dtype=dtype).view(1, 3, 1, 1)
         self.std = torch.tensor(list(normalize.std), device=device, dtype=dtype).view(1, 3, 1, 1)

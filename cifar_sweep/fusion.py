@@ -22,13 +22,14 @@ import queue
 import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cifar_sweep.data import Split, make_splits
+from cifar_sweep.models import VGG
 from cifar_sweep.train import Diverged, EpochMeter, Epochs, Progress, Run, divergence
 
 T = TypeVar("T")
@@ -40,11 +41,11 @@ CURRENT_JOB: ContextVar[int | None] = ContextVar("cifar_sweep_fused_job", defaul
 class FusedModel:
     """The forward pass of k VGGs of one shape as one network, on inputs stacked along channels."""
 
-    def __init__(self, models: list[nn.Module]) -> None:
+    def __init__(self, models: list[VGG]) -> None:
         self.models = models
         self.k = len(models)
-        self.layers = list(zip(*(m.features for m in models)))
-        self.dropout = [m.dropout.p for m in models]
+        self.layers: list[tuple[Any, ...]] = list(zip(*(m.features for m in models)))  # layer i of each model
+        self.dropout = [float(m.dropout.p) for m in models]
         self.bns: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @contextmanager
@@ -82,6 +83,7 @@ class FusedModel:
             elif isinstance(first, nn.BatchNorm2d):
                 mean, var = self.bns[bn_index]
                 bn_index += 1
+                assert first.momentum is not None, "fused BatchNorm needs a running-average momentum"
                 x = F.batch_norm(x, mean, var, torch.cat([m.weight for m in layer]), torch.cat([m.bias for m in layer]),
                                  training=True, momentum=first.momentum, eps=first.eps)
             else:  # ReLU, MaxPool2d: per channel, so per run
@@ -108,7 +110,7 @@ def fused_epoch(runs: list[Run], epoch_of: dict[int, int]) -> dict[int, dict]:
     device = runs[0].device
     for run in runs:
         run.model.train()
-    model = FusedModel([run.model for run in runs])
+    model = FusedModel([cast(VGG, run.model) for run in runs])
     meter = EpochMeter(len(runs), runs[0].splits["train"].steps(runs[0].batch_size), device)
     diverged: list[str | None] = [None] * len(runs)
     iterators = [run.splits["train"].batches(run.batch_size, run.generator) for run in runs]

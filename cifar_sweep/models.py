@@ -24,7 +24,7 @@ def scaled(channels: int, width: float) -> int:
 
 
 def narrowest_channels(name: str, width: float) -> int:
-    return min(scaled(c, width) for c in VGG_LAYERS[name] if c != "M")
+    return min(scaled(c, width) for c in VGG_LAYERS[name] if isinstance(c, int))
 
 
 class VGG(nn.Module):
@@ -34,7 +34,7 @@ class VGG(nn.Module):
         layers: list[nn.Module] = []
         in_channels = 3
         for spec in VGG_LAYERS[name]:
-            if spec == "M":
+            if not isinstance(spec, int):  # "M"
                 layers.append(nn.MaxPool2d(2))
                 continue
             out_channels = scaled(spec, width)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import Callable, cast
 
 import torch
 from hydra.utils import instantiate
@@ -22,11 +23,12 @@ class Schedule:
 
     def after_step(self) -> None:
         if self.interval == "step":
-            self.scheduler.step()
+            self.scheduler.step()  # type: ignore[call-arg]  # never ReduceLROnPlateau (an epoch scheduler)
 
     def after_epoch(self, row: dict) -> None:
         if self.interval == "epoch":
-            self.scheduler.step(*([row[self.monitor]] if self.monitor else []))
+            step: Callable[..., object] = self.scheduler.step  # ReduceLROnPlateau's takes the metric
+            step(*([row[self.monitor]] if self.monitor else []))
 
 
 def build_optimizer(opt_cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
@@ -39,7 +41,7 @@ def build_optimizer(opt_cfg, model: torch.nn.Module, device: torch.device) -> to
 
 def build_schedule(sched_cfg, optimizer, steps_per_epoch: int) -> Schedule:
     """`interval` and `monitor` are our keys, not the scheduler class's."""
-    kwargs = OmegaConf.to_container(sched_cfg, resolve=True)
+    kwargs = cast(dict, OmegaConf.to_container(sched_cfg, resolve=True))
     interval = kwargs.pop("interval", "epoch")
     monitor = kwargs.pop("monitor", None)
     if interval == "step":

@@ -11,7 +11,7 @@ import optuna
 from optuna_pruning_sweeper.job import trial_of
 
 from cifar_sweep.errors import Pruned
-from cifar_sweep.results import HEADLINE, Summary
+from cifar_sweep.results import HEADLINE, Summary, value
 
 
 class TrialLink:
@@ -32,5 +32,5 @@ class TrialLink:
     def record(self, summary: Summary) -> None:
         """The run's status and headline numbers, as user attrs of its trial."""
         for key in ("status", *HEADLINE):
-            if summary.get(key) is not None:
-                self.trial.set_user_attr(key, summary[key])  # type: ignore[literal-required]
+            if value(summary, key) is not None:
+                self.trial.set_user_attr(key, value(summary, key))

@@ -14,7 +14,7 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 from cifar_sweep import status
 from cifar_sweep.files import write_file
@@ -39,9 +39,9 @@ class Summary(TypedDict, total=False):
 
 # The summary's numbers a sweep can compare (cfg.objective, collect --metric), with what each means.
 OBJECTIVES = {
-    "test_acc": "the final model's test accuracy (after the last epoch): what the study compared",
-    "final_val_acc": "validation accuracy after the last epoch",
     "best_val_acc": "validation accuracy of the best epoch",
+    "final_val_acc": "validation accuracy after the last epoch",
+    "test_acc": "the final model's test accuracy (after the last epoch): what the study compared",
 }
 # The numbers reported beyond the run directory: trackers' final metrics, Optuna trials' user attrs,
 # collect's columns.
@@ -50,6 +50,11 @@ HEADLINE = (*OBJECTIVES, "test_loss", "epochs_completed", "wall_seconds")
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
                    "images_per_second")
 CURVE_COLUMNS = METRICS_COLUMNS[:6]  # the learning curves; the rest is timing
+
+
+def value(summary: Summary, key: str) -> Any:
+    """A summary field named at run time (an objective, a HEADLINE key); None when absent."""
+    return cast(dict, summary).get(key)
 
 
 def failed(error: str) -> Summary:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,7 +45,7 @@ class PreviousRun:
         self.path, self.key = path, key  # key: hydra.run.dir or hydra.sweep.dir, for messages
         self.summary = results.read_summary(path)
         record = path / RECORD / "config.yaml"
-        self.trained = OmegaConf.load(record) if record.is_file() else None
+        self.trained = OmegaConf.load(record) if record.is_file() else None  # a DictConfig: Hydra wrote it
         if self.summary is not None and self.summary.get("status") == status.FAILED:
             self.trained = None  # a failed run starts over
 
@@ -60,7 +61,7 @@ class PreviousRun:
         if not cfg.trainer.resume:
             raise UserError(f"{self.key}={str(self.path)!r}: holds a run already ({state}); add "
                             "trainer.resume=true to continue it, or choose another directory")
-        differ = differences(cfg, self.trained) if self.trained is not None else []
+        differ = differences(cfg, cast(DictConfig, self.trained)) if self.trained is not None else []
         if differ:
             raise UserError(f"trainer.resume=true: this run ({state}) was trained with " + ", ".join(differ)
                             + f"; resume it with its own config, or choose another {self.key}")

@@ -75,7 +75,7 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
         if not multirun:
             sys.exit(2 if result.outcome is Outcome.REFUSED else 1)
         return math.nan  # the Optuna sweeper records NaN as a failed trial and carries on
-    return float(summary[cfg.objective])
+    return float(results.value(summary, cfg.objective))
 
 
 def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> JobResult:
@@ -95,7 +95,7 @@ def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) ->
 def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> tuple[Outcome, Summary]:
     validate(cfg)
     previous.check(cfg)
-    if cfg.trainer.resume and previous.finished:
+    if cfg.trainer.resume and previous.summary is not None and previous.finished:
         log.info("already %s in %s; nothing to resume", previous.summary["status"], previous.path)
         return Outcome.SKIPPED, previous.summary
     placement = place(cfg, hydra_cfg, fused=isinstance(epochs, fusion.FusedEpochs))

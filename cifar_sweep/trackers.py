@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from cifar_sweep.config import flatten
-from cifar_sweep.results import HEADLINE, Summary
+from cifar_sweep.results import HEADLINE, Summary, value
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class TensorBoard(Tracker):
         self.writer.flush()
 
     def finish(self, summary: Summary) -> None:
-        metrics = {f"hparams/{k}": float(summary[k]) for k in HEADLINE if summary.get(k) is not None}
+        metrics = {f"hparams/{k}": float(value(summary, k)) for k in HEADLINE if value(summary, k) is not None}
         self.writer.add_hparams(self.hparams, metrics, run_name=".")
         self.writer.close()
 
@@ -122,7 +122,7 @@ class MLflow(Tracker):
     def finish(self, summary: Summary) -> None:
         from mlflow.entities import Metric
 
-        final = [Metric(k, float(summary[k]), 0, 0) for k in HEADLINE if summary.get(k) is not None]
+        final = [Metric(k, float(value(summary, k)), 0, 0) for k in HEADLINE if value(summary, k) is not None]
         self.client.log_batch(self.run_id, metrics=final)
         self.client.set_tag(self.run_id, "status", summary.get("status"))
         if summary.get("error"):

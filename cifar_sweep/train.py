@@ -20,7 +20,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -155,13 +155,14 @@ def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None)
     on_cuda = device.type == "cuda"
     channels_last = on_cuda if cfg.trainer.channels_last == "auto" else bool(cfg.trainer.channels_last)
     dtype = torch.float64 if cfg.trainer.precision == "fp64" else torch.float32  # fp64: exact comparisons
-    model = build_model(cfg.model).to(device, dtype=dtype, memory_format=torch.channels_last if channels_last
-                                      else torch.contiguous_format)
+    model = build_model(cfg.model).to(device, dtype=dtype)
+    model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     optimizer = build_optimizer(cfg.optimizer, model, device)
     schedule = build_schedule(cfg.scheduler, optimizer, splits["train"].steps(cfg.batch_size))
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)
-    return Run(model=model, step_model=torch.compile(model) if cfg.trainer.compile else model,
+    step_model = cast(torch.nn.Module, torch.compile(model)) if cfg.trainer.compile else model
+    return Run(model=model, step_model=step_model,
                optimizer=optimizer, schedule=schedule, splits=splits,
                inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last, dtype), generator=generator,
                placement=placement,

@@ -19,6 +19,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -63,12 +64,17 @@ def set_output_dir(config: DictConfig) -> None:
         config.hydra.runtime.output_dir = os.path.abspath(output_dir)
 
 
+def is_job(job: int, record: logging.LogRecord) -> bool:
+    """A log filter: the record was made by job `job`'s work (cifar_sweep.fusion.CURRENT_JOB)."""
+    from cifar_sweep.fusion import CURRENT_JOB
+
+    return CURRENT_JOB.get() == job
+
+
 @contextmanager
 def job_log_files(configs: dict[int, DictConfig], execution_whitelist: Any) -> Iterator[None]:
     """Hydra's job logging for a fused group: its console handler once, and each job's log file
     (job_logging's `file` handler, e.g. <job dir>/run.log) fed only with that job's records."""
-    from cifar_sweep.fusion import CURRENT_JOB
-
     first = next(iter(configs.values()))
     Path(str(first.hydra.runtime.output_dir)).mkdir(parents=True, exist_ok=True)
     configure_log(first.hydra.job_logging, first.hydra.verbose, execution_whitelist=execution_whitelist)
@@ -87,7 +93,7 @@ def job_log_files(configs: dict[int, DictConfig], execution_whitelist: Any) -> I
         handler = logging.FileHandler(path, mode=str(spec.get("mode", "a")))
         fmt = OmegaConf.select(config, f"hydra.job_logging.formatters.{spec.get('formatter', 'simple')}.format")
         handler.setFormatter(logging.Formatter(fmt))
-        handler.addFilter(lambda record, job=idx: CURRENT_JOB.get() == job)
+        handler.addFilter(partial(is_job, idx))
         root.addHandler(handler)
         files.append(handler)
     try:

@@ -17,12 +17,15 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
+
+if TYPE_CHECKING:  # submitit itself only when a sweep runs: plugin discovery stays fast
+    from submitit.slurm.slurm import SlurmJob
 
 log = logging.getLogger(__name__)
 RESUME = "trainer.resume=true"
@@ -31,7 +34,7 @@ RESUME = "trainer.resume=true"
 @dataclass
 class ResilientSlurmConf(SlurmQueueConf):
     _target_: str = "hydra_plugins.cifar_sweep_launchers.slurm.ResilientSlurmLauncher"
-    signal_delay_s: int | None = None  # null: timeout_min * 60 / 5 seconds, at most 120
+    signal_delay_s: int | None = None  # type: ignore[assignment]  # null: timeout_min * 60 / 5 s, at most 120
     max_num_timeout: int = 3            # requeues after a timeout or preemption (submitit's default: 0)
 
 
@@ -48,7 +51,7 @@ def with_resume(overrides: Sequence[str]) -> list[str]:
 
 
 @contextmanager
-def reading_results_with(job_class: type) -> Iterator[None]:
+def reading_results_with(job_class: type[SlurmJob]) -> Iterator[None]:
     """Within: the jobs that submitit's Slurm executor submits are `job_class` instances, so that
     upstream's launch reads each result through it. `job_class` is submitit's own extension point
     (its tests set it too); it is put back afterwards."""
@@ -62,7 +65,7 @@ def reading_results_with(job_class: type) -> Iterator[None]:
         SlurmExecutor.job_class = previous
 
 
-def resilient_job_class(sweep_dir: Path) -> type:
+def resilient_job_class(sweep_dir: Path) -> type[SlurmJob]:
     """A submitit SlurmJob whose result is a JobReturn even when Slurm ended the job before it could
     return one: one log line and `Interrupted`."""
     import submitit
@@ -104,5 +107,6 @@ class ResilientSlurmLauncher(SlurmLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Upstream's launch; only each job's result is read by `resilient_job_class`."""
+        assert self.config is not None  # set by setup()
         with reading_results_with(resilient_job_class(Path(str(self.config.hydra.sweep.dir)))):
             return super().launch(job_overrides, initial_job_idx)

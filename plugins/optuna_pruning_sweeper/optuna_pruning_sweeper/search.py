@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 from hydra.core.plugins import Plugins
@@ -43,7 +43,7 @@ SURPLUS = "surplus"  # user attr optuna_pruning of a trial asked beyond the budg
 CONCURRENT_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.", "hydra_plugins.hydra_submitit_launcher.")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """A mistake in the sweeper's settings: one line on stderr, exit 2."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -102,7 +102,7 @@ def outcome(ret: JobReturn, n_objectives: int) -> Outcome:
         return Outcome(TrialState.FAIL, reason=f"interrupted: {value}", retry=True)
     if error is not None:
         return Outcome(TrialState.FAIL, reason=f"{type(error).__name__}: {error}", crashed=True)
-    items = list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else [value]
+    items: list[Any] = list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else [value]
     try:
         if any(isinstance(v, (str, bytes)) for v in items):
             raise TypeError
@@ -182,7 +182,7 @@ class Search:
         self.sampler = instantiate(settings.sampler, _execution_whitelist_=(
             "optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*"))
         self.pruner = build_pruner(settings.pruner)
-        self.directions = directions(settings.direction)
+        self.directions: list[Any] = directions(settings.direction)  # "minimize" | "maximize"
         self.lock = threading.Lock()
         self.job_idx = 0
 
@@ -221,6 +221,7 @@ class Search:
         there on a later attempt. Any other error is one line naming the storage."""
         from sqlalchemy.exc import IntegrityError, OperationalError
 
+        error: Exception | None = None
         for attempt in range(attempts):
             try:
                 return optuna.storages.RDBStorage(self.url)
@@ -252,7 +253,8 @@ class Search:
             self.n_trials = min(self.n_trials, math.prod(len(v) for v in grid.values()))
             log.info("GridSampler: n_trials is %d, the grid's size or less", self.n_trials)
         self.study, storage = self.open_study(sampler)
-        self.failures, self.first_failure, self.stopped, self.error = 0, "", False, None
+        self.failures, self.first_failure, self.stopped = 0, "", False
+        self.error: BaseException | None = None
         concurrent = any(c.__module__.startswith(CONCURRENT_LAUNCHERS) for c in type(self.launcher).__mro__)
         refill = s.refill and s.n_jobs > 1 and concurrent
         log.info("Study %s in %s: %d of %d trials done or running; sampler %s, pruner %s, directions %s; "
@@ -363,7 +365,8 @@ class Search:
             best = self.study.best_trial if len(self.directions) == 1 else None
         except ValueError:  # no completed trial yet
             best = None
-        shown = f" {result.values[0]:.4g}" if result.state == TrialState.COMPLETE and len(result.values) == 1 else ""
+        complete = result.state == TrialState.COMPLETE and result.values is not None and len(result.values) == 1
+        shown = f" {result.values[0]:.4g}" if complete and result.values is not None else ""
         why = f" ({result.reason})" if result.reason else ""
         log.info("trial %d (%d of %d done): %s%s%s%s", trial.number, budget_used(self.study, finished=True), self.n_trials,
                  result.state.name, shown, why, f"; best so far {best.value:.4g} (trial {best.number})" if best else "")
@@ -376,6 +379,7 @@ class Search:
         if not any(t.state == TrialState.COMPLETE for t in trials):
             log.warning("no trial of study %s completed, so there is no best trial", study.study_name)
             return
+        results: dict[str, Any]
         if len(self.directions) > 1:
             results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values}
                                                        for t in study.best_trials]}
