@@ -36,11 +36,12 @@ def _uniform(n: int, half_width: float, generator: torch.Generator, device) -> t
 @dataclass
 class Draws:
     """Each image's parameters; drawn in one order whichever path applies them."""
+
     angle: torch.Tensor  # (n,) degrees
     scale: torch.Tensor  # (n,)
     shear: torch.Tensor  # (n,) degrees
     shift: torch.Tensor  # (n, 2) pixels (x, y)
-    flip: torch.Tensor   # (n,) bool
+    flip: torch.Tensor  # (n,) bool
 
 
 def draw(n: int, size: int, aug, generator: torch.Generator, device) -> Draws:
@@ -51,8 +52,9 @@ def draw(n: int, size: int, aug, generator: torch.Generator, device) -> Draws:
     if aug.whole_pixels:
         shift = shift.round()  # torchvision: round(U(-3.2, 3.2)) for 0.1 of 32 px
     if aug.crop_padding > 0:
-        shift = shift + torch.randint(-aug.crop_padding, aug.crop_padding + 1, (n, 2), generator=generator,
-                                      device=device)
+        shift = shift + torch.randint(
+            -aug.crop_padding, aug.crop_padding + 1, (n, 2), generator=generator, device=device
+        )
     flip = torch.rand(n, generator=generator, device=device) < aug.flip
     return Draws(angle, scale, shear, shift, flip)
 
@@ -88,8 +90,7 @@ def pixel_centres(size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
 def _source(mx: torch.Tensor, my: torch.Tensor, inverse: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """inverse (n, 2, 2) applied to points (mx, my), each (n, size * size); x and y kept apart so
     that every operation runs over a whole row of pixels."""
-    return (inverse[:, 0, 0:1] * mx + inverse[:, 0, 1:2] * my,
-            inverse[:, 1, 0:1] * mx + inverse[:, 1, 1:2] * my)
+    return (inverse[:, 0, 0:1] * mx + inverse[:, 0, 1:2] * my, inverse[:, 1, 0:1] * mx + inverse[:, 1, 1:2] * my)
 
 
 def _sample(images: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor, mode: str) -> torch.Tensor:
@@ -135,8 +136,12 @@ def one_warp(images: torch.Tensor, d: Draws) -> torch.Tensor:
 
 def is_pixel_exact(aug) -> bool:
     """Nearest sampling and an affine part that moves by whole pixels only: one grid does it all."""
-    return (aug.interpolation == "nearest" and aug.scale == 0 and aug.shear == 0
-            and (aug.whole_pixels or aug.translate == 0))
+    return (
+        aug.interpolation == "nearest"
+        and aug.scale == 0
+        and aug.shear == 0
+        and (aug.whole_pixels or aug.translate == 0)
+    )
 
 
 def augment(images: torch.Tensor, aug, generator: torch.Generator) -> torch.Tensor:

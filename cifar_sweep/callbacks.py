@@ -73,8 +73,11 @@ def grid_progress(job_dir: Path, job_num: int, jobs: int, objective: str) -> str
         except (OSError, ValueError):  # being written by another process, or not ours
             continue
     mine = finished.get(job_dir.name) or {}
-    values = {name: results.value(s, objective) for name, s in finished.items()
-              if s.get("status") == status.COMPLETED and isinstance(results.value(s, objective), (int, float))}
+    values = {
+        name: results.value(s, objective)
+        for name, s in finished.items()
+        if s.get("status") == status.COMPLETED and isinstance(results.value(s, objective), (int, float))
+    }
     line = f"job {job_num} of {jobs} done ({mine.get('status')}"
     mine_value = results.value(mine, objective)
     line += f", {objective} {mine_value:.4f})" if mine_value is not None else ")"
@@ -101,5 +104,8 @@ class GridProgress(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
         jobs = os.environ.get(self.ENV)
         if jobs and config.hydra.mode == RunMode.MULTIRUN:
-            log.info(grid_progress(Path(config.hydra.runtime.output_dir), config.hydra.job.get("num") or 0,
-                                   int(jobs), config.objective))
+            log.info(
+                grid_progress(
+                    Path(config.hydra.runtime.output_dir), config.hydra.job.get("num") or 0, int(jobs), config.objective
+                )
+            )

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import yaml
 from omegaconf import OmegaConf
-from optuna_pruning_sweeper.study import mask_password, trial_reference
 
 from cifar_sweep import status
 from cifar_sweep.results import CURVE_COLUMNS, HEADLINE, OBJECTIVES, read_summary
 from cifar_sweep.stats import compare_cells
 from cifar_sweep.trials import existing_storage
+from optuna_pruning_sweeper.study import mask_password, trial_reference
 
 RESULT_COLUMNS = ["status", *HEADLINE]  # each job's numbers, from its summary.json
 TRIAL_COLUMNS = ["trial", "trial_state"]  # Optuna sweeps by the optuna_pruning sweeper
@@ -38,6 +39,7 @@ class CollectError(Exception):
 
 
 # ---------------------------------------------------------------- reading
+
 
 def find_job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml"))
@@ -83,8 +85,12 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
     if summary is not None:
         return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
     val = curves["val_acc"]
-    return {"status": status.INCOMPLETE, "best_val_acc": val.max() if len(val) else None,
-            "final_val_acc": val.iloc[-1] if len(val) else None, "epochs_completed": len(curves)}
+    return {
+        "status": status.INCOMPLETE,
+        "best_val_acc": val.max() if len(val) else None,
+        "final_val_acc": val.iloc[-1] if len(val) else None,
+        "epochs_completed": len(curves),
+    }
 
 
 def trial_of(url: str, trial_id: int, storages: dict) -> dict:
@@ -109,12 +115,15 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     """(jobs, curves, swept keys). jobs: one row per job; curves: one row per job and epoch."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
-        raise CollectError(f"{sweep_dir}: no such directory; pass a sweep directory such as "
-                           "multirun/optimizers/<date_time>")
+        raise CollectError(
+            f"{sweep_dir}: no such directory; pass a sweep directory such as multirun/optimizers/<date_time>"
+        )
     job_dirs = find_job_dirs(sweep_dir)
     if not job_dirs:
-        raise CollectError(f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
-                           "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>")
+        raise CollectError(
+            f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
+            "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>"
+        )
     rows, curves, objectives, studies = [], [], [], set()
     storages: dict[str, Any] = {}
     for job_dir in job_dirs:
@@ -125,12 +134,19 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
         trial = trial_reference(cfg.hydra) if cfg is not None else None  # (url, study, trial id)
         if trial is not None:
             studies.add(trial[:2])
-        rows.append({"job": job_number(job_dir, cfg), "dir": str(job_dir.relative_to(sweep_dir)),
-                     **overrides, **(trial_of(trial[0], trial[2], storages) if trial else {}),
-                     **read_result(job_dir, job_curves)})
+        rows.append(
+            {
+                "job": job_number(job_dir, cfg),
+                "dir": str(job_dir.relative_to(sweep_dir)),
+                **overrides,
+                **(trial_of(trial[0], trial[2], storages) if trial else {}),
+                **read_result(job_dir, job_curves),
+            }
+        )
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
-    jobs = pd.DataFrame(rows).reindex(columns=list(dict.fromkeys(
-        [*(k for row in rows for k in row), *RESULT_COLUMNS, "error"])))  # every column, even if no job has it
+    jobs = pd.DataFrame(rows).reindex(
+        columns=list(dict.fromkeys([*(k for row in rows for k in row), *RESULT_COLUMNS, "error"]))
+    )  # every column, even if no job has it
     override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *TRIAL_COLUMNS, *RESULT_COLUMNS)]
     for key in override_keys:
         jobs[key] = numeric_if_possible(jobs[key])
@@ -152,6 +168,7 @@ def collect(sweep_dir: str | Path) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- writing
 
+
 def cell_keys(swept: list[str]) -> list[str]:
     """Grouping keys for the comparison: every swept key but the seed (seeds are folded)."""
     return [k for k in swept if k != "seed"]
@@ -160,8 +177,12 @@ def cell_keys(swept: list[str]) -> list[str]:
 def results_markdown(jobs: pd.DataFrame, swept: list[str]) -> str:
     shown = jobs[["job", *[c for c in TRIAL_COLUMNS if c in jobs.columns], *swept, *RESULT_COLUMNS]]
     fixed = {k: jobs[k].iloc[0] for k in jobs.columns if k not in shown.columns and k not in ("error", "dir")}
-    lines = ["# Results", "", f"{len(jobs)} jobs: " + ", ".join(
-        f"{n} {s}" for s, n in jobs["status"].value_counts().items()), ""]
+    lines = [
+        "# Results",
+        "",
+        f"{len(jobs)} jobs: " + ", ".join(f"{n} {s}" for s, n in jobs["status"].value_counts().items()),
+        "",
+    ]
     if fixed:
         lines += ["Fixed overrides: " + " ".join(f"`{k}={v}`" for k, v in fixed.items()), ""]
     lines += [shown.to_markdown(index=False, floatfmt=".4g"), ""]
@@ -177,8 +198,10 @@ def optuna_results(sweep_dir: Path) -> list[str]:
     for path in sorted(sweep_dir.rglob("optimization_results.yaml")):
         try:
             best = yaml.safe_load(path.read_text())
-            lines.append(f"- `{path.parent.relative_to(sweep_dir)}`: best value {best['best_value']:.4g} "
-                         f"(trial {best.get('best_trial', '?')}) with {best['best_params']}")
+            lines.append(
+                f"- `{path.parent.relative_to(sweep_dir)}`: best value {best['best_value']:.4g} "
+                f"(trial {best.get('best_trial', '?')}) with {best['best_params']}"
+            )
         except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
             lines.append(f"- `{path.relative_to(sweep_dir)}`: unreadable")
     return ["## Optuna's best trial per invocation", "", *lines, ""] if lines else []
@@ -186,20 +209,36 @@ def optuna_results(sweep_dir: Path) -> list[str]:
 
 def summary_markdown(table: pd.DataFrame, metric: str, optuna_lines: Sequence[str] = (), search: bool = False) -> str:
     if search and table.empty:
-        cells = ["No cell of this search was run more than once, so there are no seed statistics; "
-                 "the trials below are its comparison.", ""]
+        cells = [
+            "No cell of this search was run more than once, so there are no seed statistics; "
+            "the trials below are its comparison.",
+            "",
+        ]
     else:
-        cells = ["mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
-                 "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
-                 "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell."
-                 + (" Only cells run more than once (seeds) are shown." if search else ""), "",
-                 table.drop(columns="values").to_markdown(index=False, floatfmt=".4g"), ""]
-    return "\n".join([f"# Summary: {metric} per cell (seeds folded)", "",
-                      f"Compared: `{metric}`, {OBJECTIVES[metric]}.", "", *cells, *optuna_lines])
+        cells = [
+            "mean ± std over completed runs, n runs, 95 % confidence interval (t distribution). "
+            "`best` marks the highest mean; `≈ best` cells are not distinguishable from it "
+            "(Welch's t-test, p ≥ 0.05); `?` cells have too few runs to tell."
+            + (" Only cells run more than once (seeds) are shown." if search else ""),
+            "",
+            table.drop(columns="values").to_markdown(index=False, floatfmt=".4g"),
+            "",
+        ]
+    return "\n".join(
+        [
+            f"# Summary: {metric} per cell (seeds folded)",
+            "",
+            f"Compared: `{metric}`, {OBJECTIVES[metric]}.",
+            "",
+            *cells,
+            *optuna_lines,
+        ]
+    )
 
 
-def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str],
-                  metric: str) -> list[str]:
+def write_outputs(
+    sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swept: list[str], metric: str
+) -> list[str]:
     """Write the tables and plots into sweep_dir; returns the two Markdown texts written. A grid
     gets the cell table and the grid plots; an Optuna search its trials, best first, and Optuna's
     own plots, with the cell table only for cells that seeds repeat."""
@@ -216,8 +255,10 @@ def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swe
             extra += trials.trials_markdown(table_of_trials)
             written = trials.write_plots(study, sweep_dir / "plots")
             extra += [f"Optuna's plots of study `{study.study_name}`: " + ", ".join(f"plots/{w}" for w in written), ""]
-    texts = [results_markdown(jobs, swept),
-             summary_markdown(table, metric, [*optuna_results(sweep_dir), *extra], search=bool(studies))]
+    texts = [
+        results_markdown(jobs, swept),
+        summary_markdown(table, metric, [*optuna_results(sweep_dir), *extra], search=bool(studies)),
+    ]
     jobs.to_csv(sweep_dir / "results.csv", index=False)
     (sweep_dir / "results.md").write_text(texts[0])
     (sweep_dir / "summary.md").write_text(texts[1])
@@ -229,9 +270,11 @@ def write_outputs(sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, swe
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cifar-sweep-collect", description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun directory, e.g. multirun/optimizers/<time>")
-    parser.add_argument("--metric", choices=list(OBJECTIVES),
-                        help="the number compared across cells (default: the sweep's own objective; the study's "
-                             "grids use test_acc)")
+    parser.add_argument(
+        "--metric",
+        choices=list(OBJECTIVES),
+        help="the number compared across cells (default: the sweep's own objective; the study's grids use test_acc)",
+    )
     args = parser.parse_args(argv)
     try:
         jobs, curves, swept = read_sweep(args.sweep_dir)
@@ -240,12 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: {args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})",
-              file=sys.stderr)
+        print(f"error: {args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})", file=sys.stderr)
         return 2
     print("\n".join(texts))
-    print(f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}"
-          + (" (an Optuna search: also trials_<study>.csv and Optuna's plots)" if jobs.attrs["studies"] else ""))
+    print(
+        f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}"
+        + (" (an Optuna search: also trials_<study>.csv and Optuna's plots)" if jobs.attrs["studies"] else "")
+    )
     return 0
 
 

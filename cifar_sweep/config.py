@@ -26,12 +26,14 @@ LOGGERS = ("csv", "tensorboard", "mlflow")  # conf/logger; cifar_sweep/trackers.
 
 def flatten(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
     """The config as dotted keys -> plain values (what trackers call params, what resume compares)."""
+
     def walk(node: dict, prefix: str):
         for key, value in node.items():
             if isinstance(value, dict):
                 yield from walk(value, f"{prefix}{key}.")
             else:
                 yield f"{prefix}{key}", value
+
     container = OmegaConf.to_container(cfg, resolve=resolve)
     assert isinstance(container, dict)
     return dict(walk(container, ""))
@@ -69,34 +71,56 @@ def validate(cfg: DictConfig) -> None:
     """Check every value a user can set; raise UserError on the first bad one."""
     _one_of("model.name", cfg.model.name, tuple(VGG_LAYERS))
     _positive("model.width", cfg.model.width)
-    _check(narrowest_channels(cfg.model.name, cfg.model.width) >= 1, "model.width", cfg.model.width,
-           "leaves a layer with no channels; use model.width >= 1/64")
+    _check(
+        narrowest_channels(cfg.model.name, cfg.model.width) >= 1,
+        "model.width",
+        cfg.model.width,
+        "leaves a layer with no channels; use model.width >= 1/64",
+    )
     _in_range("model.dropout", cfg.model.dropout, 0.0, 1.0, high_open=True)
-
 
     _one_of("data.source", cfg.data.source, SOURCES)
     _positive("data.eval_batch_size", cfg.data.eval_batch_size, integer=True)
-    _check(_integer(cfg.data.split_seed) and cfg.data.split_seed >= 0, "data.split_seed", cfg.data.split_seed,
-           "must be a non-negative integer")
-    _check(_integer(cfg.data.val_size) and cfg.data.val_size >= 0, "data.val_size", cfg.data.val_size,
-           "must be a non-negative integer (0: train on every training image, validate on the test set)")
+    _check(
+        _integer(cfg.data.split_seed) and cfg.data.split_seed >= 0,
+        "data.split_seed",
+        cfg.data.split_seed,
+        "must be a non-negative integer",
+    )
+    _check(
+        _integer(cfg.data.val_size) and cfg.data.val_size >= 0,
+        "data.val_size",
+        cfg.data.val_size,
+        "must be a non-negative integer (0: train on every training image, validate on the test set)",
+    )
     for part, low in (("mean", None), ("std", 0.0)):
         values = cfg.data.normalize[part]
         key = f"data.normalize.{part}"
         ok = OmegaConf.is_list(values) and len(values) == 3 and all(_number(v) and math.isfinite(v) for v in values)
-        _check(ok and (low is None or all(v > low for v in values)), key,
-               OmegaConf.to_container(values) if OmegaConf.is_config(values) else values,
-               "must be three finite numbers, one per RGB channel" + (", each > 0" if low is not None else ""))
+        _check(
+            ok and (low is None or all(v > low for v in values)),
+            key,
+            OmegaConf.to_container(values) if OmegaConf.is_config(values) else values,
+            "must be three finite numbers, one per RGB channel" + (", each > 0" if low is not None else ""),
+        )
     if cfg.data.train_subset is not None:
         _positive("data.train_subset", cfg.data.train_subset, integer=True)
     if cfg.data.source == "cifar10":
-        _check(isinstance(cfg.data.dir, str) and cfg.data.dir != "", "data.dir", cfg.data.dir,
-               "must be a directory path (or set CIFAR10_DIR)")
+        _check(
+            isinstance(cfg.data.dir, str) and cfg.data.dir != "",
+            "data.dir",
+            cfg.data.dir,
+            "must be a directory path (or set CIFAR10_DIR)",
+        )
 
     aug = cfg.augment
     _in_range("augment.flip", aug.flip, 0.0, 1.0)
-    _check(_integer(aug.crop_padding) and 0 <= aug.crop_padding <= 16, "augment.crop_padding",
-           aug.crop_padding, "must be an integer number of pixels in [0, 16]")
+    _check(
+        _integer(aug.crop_padding) and 0 <= aug.crop_padding <= 16,
+        "augment.crop_padding",
+        aug.crop_padding,
+        "must be an integer number of pixels in [0, 16]",
+    )
     _in_range("augment.rotation", aug.rotation, 0.0, 180.0)
     _in_range("augment.translate", aug.translate, 0.0, 1.0)
     _in_range("augment.scale", aug.scale, 0.0, 1.0, high_open=True)
@@ -128,6 +152,7 @@ def validate(cfg: DictConfig) -> None:
 
 # ---------------------------------------------------------------- optimizer and scheduler arguments
 
+
 def _increasing_positive_ints(v: Any) -> bool:
     values = list(v) if OmegaConf.is_list(v) or isinstance(v, (list, tuple)) else []
     return bool(values) and all(_integer(x) and x > 0 for x in values) and values == sorted(set(values))
@@ -142,11 +167,19 @@ ARGUMENT_RULES = {
     "dampening": ("must be a number in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
     "alpha": ("must be a number in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
     "eps": ("must be a number >= 0", lambda v: _number(v) and v >= 0),
-    "betas": ("must be two numbers in [0, 1)", lambda v: (OmegaConf.is_list(v) or isinstance(v, (list, tuple)))
-              and len(v) == 2 and all(_number(b) and 0 <= b < 1 for b in v)),
+    "betas": (
+        "must be two numbers in [0, 1)",
+        lambda v: (
+            (OmegaConf.is_list(v) or isinstance(v, (list, tuple)))
+            and len(v) == 2
+            and all(_number(b) and 0 <= b < 1 for b in v)
+        ),
+    ),
     "step_size": ("must be a positive integer (epochs between decays)", lambda v: _integer(v) and v > 0),
-    "gamma": ("must be a number in (0, 1] (the factor the learning rate is multiplied by)",
-              lambda v: _number(v) and 0 < v <= 1),
+    "gamma": (
+        "must be a number in (0, 1] (the factor the learning rate is multiplied by)",
+        lambda v: _number(v) and 0 < v <= 1,
+    ),
     "milestones": ("must be a list of increasing positive integers (epochs)", _increasing_positive_ints),
     "T_max": ("must be a positive integer (epochs)", lambda v: _integer(v) and v > 0),
     "eta_min": ("must be a number >= 0", lambda v: _number(v) and v >= 0),
@@ -183,8 +216,10 @@ def check_by_building(cfg: DictConfig) -> None:
     try:
         optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1), torch.device("cpu"))
     except (ValueError, TypeError, RuntimeError) as e:
-        raise UserError(f"optimizer: {cfg.optimizer._target_} refuses these arguments ({e}); "
-                        "see its documentation for the allowed values") from None
+        raise UserError(
+            f"optimizer: {cfg.optimizer._target_} refuses these arguments ({e}); "
+            "see its documentation for the allowed values"
+        ) from None
     try:
         schedule = build_schedule(cfg.scheduler, optimizer, steps_per_epoch=2)
         for _ in range(min(3, cfg.trainer.epochs)):
@@ -193,6 +228,7 @@ def check_by_building(cfg: DictConfig) -> None:
                 schedule.after_step()
             schedule.after_epoch({"val_loss": 1.0, "val_acc": 0.5})
     except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as e:
-        raise UserError(f"scheduler: {cfg.scheduler._target_} refuses these arguments "
-                        f"({type(e).__name__}: {e}); see its documentation for the allowed values") from None
-
+        raise UserError(
+            f"scheduler: {cfg.scheduler._target_} refuses these arguments "
+            f"({type(e).__name__}: {e}); see its documentation for the allowed values"
+        ) from None

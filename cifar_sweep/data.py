@@ -1,8 +1,8 @@
 """CIFAR-10 from three sources, split once, kept on the training device as uint8.
 
-    load_arrays(cfg.data)   official batches (torchvision, md5-checked) | train/test.npz | synthetic
-    make_splits(...)        stratified, seeded validation split and optional training subset
-    Split                   uint8 NCHW images + int64 labels on the device; batches() slices them
+load_arrays(cfg.data)   official batches (torchvision, md5-checked) | train/test.npz | synthetic
+make_splits(...)        stratified, seeded validation split and optional training subset
+Split                   uint8 NCHW images + int64 labels on the device; batches() slices them
 """
 
 from __future__ import annotations
@@ -31,13 +31,14 @@ Arrays = tuple[np.ndarray, np.ndarray]  # x (N, 32, 32, 3) uint8, y (N,) int64
 
 # ---------------------------------------------------------------- sources
 
+
 def check_arrays(x: np.ndarray, y: np.ndarray, where: str) -> Arrays:
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
-        raise UserError(f"{where}: x has dtype {x.dtype} and shape {x.shape}; "
-                        "expected uint8 images of shape (N, 32, 32, 3)")
+        raise UserError(
+            f"{where}: x has dtype {x.dtype} and shape {x.shape}; expected uint8 images of shape (N, 32, 32, 3)"
+        )
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
-        raise UserError(f"{where}: y has dtype {y.dtype} and shape {y.shape}; "
-                        f"expected {len(x)} integer labels")
+        raise UserError(f"{where}: y has dtype {y.dtype} and shape {y.shape}; expected {len(x)} integer labels")
     if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
         raise UserError(f"{where}: labels span [{y.min()}, {y.max()}]; expected 0..{NUM_CLASSES - 1}")
     return x, y.astype(np.int64)
@@ -50,8 +51,9 @@ def read_npz(path: Path) -> Arrays:
                 raise UserError(f"data.dir: {path} has arrays {sorted(f.files)}; expected 'x' and 'y'")
             x, y = f["x"], f["y"]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise UserError(f"data.dir: {path} is not a readable .npz file ({e}); "
-                        "re-copy it or point data.dir elsewhere") from None
+        raise UserError(
+            f"data.dir: {path} is not a readable .npz file ({e}); re-copy it or point data.dir elsewhere"
+        ) from None
     return check_arrays(x, y, f"data.dir: {path}")
 
 
@@ -61,8 +63,10 @@ def read_official(root: Path, train: bool, download: bool) -> Arrays:
     try:
         ds = CIFAR10(str(root), train=train, download=download)
     except RuntimeError as e:
-        raise UserError(f"data.dir={str(root)!r}: cifar-10-batches-py is missing or corrupt ({e}); "
-                        "delete it and set data.download=true") from None
+        raise UserError(
+            f"data.dir={str(root)!r}: cifar-10-batches-py is missing or corrupt ({e}); "
+            "delete it and set data.download=true"
+        ) from None
     return check_arrays(np.asarray(ds.data), np.asarray(ds.targets), f"data.dir: {root}")
 
 
@@ -107,21 +111,25 @@ def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
 def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
     """(train, test) arrays from the configured source."""
     if data_cfg.source == "synthetic":
-        return (synthetic_arrays(data_cfg.train_size, seed=1),
-                synthetic_arrays(data_cfg.test_size, seed=2))
+        return (synthetic_arrays(data_cfg.train_size, seed=1), synthetic_arrays(data_cfg.test_size, seed=2))
     root = Path(data_cfg.dir)
     cache_dir = data_cfg.get("cache_dir")
     if (root / "train.npz").is_file() and (root / "test.npz").is_file():
-        train, test = (cached(cache_dir, [root / f"{name}.npz"], partial(read_npz, root / f"{name}.npz"))
-                       for name in ("train", "test"))
+        train, test = (
+            cached(cache_dir, [root / f"{name}.npz"], partial(read_npz, root / f"{name}.npz"))
+            for name in ("train", "test")
+        )
         return train, test
     if (root / "cifar-10-batches-py").is_dir() or data_cfg.download:
         return read_official(root, True, data_cfg.download), read_official(root, False, data_cfg.download)
-    raise UserError(f"data.dir={str(root)!r}: no CIFAR-10 there (expected train.npz + test.npz or "
-                    "cifar-10-batches-py/); point data.dir or CIFAR10_DIR at it, or set data.download=true")
+    raise UserError(
+        f"data.dir={str(root)!r}: no CIFAR-10 there (expected train.npz + test.npz or "
+        "cifar-10-batches-py/); point data.dir or CIFAR10_DIR at it, or set data.download=true"
+    )
 
 
 # ---------------------------------------------------------------- split
+
 
 def stratified_split(y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices (chosen, rest): `size` samples with class proportions kept, chosen at random."""
@@ -153,10 +161,13 @@ class Split:
         """Batches in a fresh random order when a generator is given, else in order."""
         n = len(self)
         shuffled = generator is not None
-        order = (torch.randperm(n, device=self.y.device, generator=generator) if shuffled
-                 else torch.arange(n, device=self.y.device))
+        order = (
+            torch.randperm(n, device=self.y.device, generator=generator)
+            if shuffled
+            else torch.arange(n, device=self.y.device)
+        )
         for step in range(self.steps(batch_size, shuffled)):
-            idx = order[step * batch_size:(step + 1) * batch_size]
+            idx = order[step * batch_size : (step + 1) * batch_size]
             yield self.x[idx], self.y[idx]
 
 
@@ -171,33 +182,45 @@ def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
     validation is on the test set (val is test)."""
     (x, y), (x_test, y_test) = load_arrays(data_cfg)
     if not 0 <= data_cfg.val_size < len(y):
-        raise UserError(f"data.val_size={data_cfg.val_size}: must be in [0, {len(y)}), "
-                        f"the number of training images (0: validate on the test set, as the study did)")
+        raise UserError(
+            f"data.val_size={data_cfg.val_size}: must be in [0, {len(y)}), "
+            f"the number of training images (0: validate on the test set, as the study did)"
+        )
     if data_cfg.val_size:
         val_idx, train_idx = stratified_split(y, data_cfg.val_size, data_cfg.split_seed)
     else:
         val_idx, train_idx = None, np.arange(len(y))
     if data_cfg.train_subset is not None:
         if data_cfg.train_subset > len(train_idx):
-            raise UserError(f"data.train_subset={data_cfg.train_subset}: must be at most {len(train_idx)} "
-                            f"(training images left after data.val_size={data_cfg.val_size})")
+            raise UserError(
+                f"data.train_subset={data_cfg.train_subset}: must be at most {len(train_idx)} "
+                f"(training images left after data.val_size={data_cfg.val_size})"
+            )
         keep, _ = stratified_split(y[train_idx], data_cfg.train_subset, data_cfg.split_seed + 1)
         train_idx = train_idx[keep]
     test = to_device(x_test, y_test, device)
-    return {"train": to_device(x[train_idx], y[train_idx], device),
-            "val": to_device(x[val_idx], y[val_idx], device) if val_idx is not None else test,
-            "test": test}
+    return {
+        "train": to_device(x[train_idx], y[train_idx], device),
+        "val": to_device(x[val_idx], y[val_idx], device) if val_idx is not None else test,
+        "test": test,
+    }
 
 
 # ---------------------------------------------------------------- model input
+
 
 class Inputs:
     """uint8 batch -> float in [0, 1] (ToTensor), augmented (training only), normalised
     ((x - mean) / std per channel, as Normalize); all on the batch's device."""
 
-    def __init__(self, aug, normalize, device: torch.device, channels_last: bool,
-                 dtype: torch.dtype = torch.float32) -> None:
-        self.aug = SimpleNamespace(**cast(dict, OmegaConf.to_container(aug, resolve=True))) if OmegaConf.is_config(aug) else aug
+    def __init__(
+        self, aug, normalize, device: torch.device, channels_last: bool, dtype: torch.dtype = torch.float32
+    ) -> None:
+        self.aug = (
+            SimpleNamespace(**cast(dict, OmegaConf.to_container(aug, resolve=True)))
+            if OmegaConf.is_config(aug)
+            else aug
+        )
         self.dtype = dtype
         self.mean = torch.tensor(list(normalize.mean), device=device, dtype=dtype).view(1, 3, 1, 1)
         self.std = torch.tensor(list(normalize.std), device=device, dtype=dtype).view(1, 3, 1, 1)

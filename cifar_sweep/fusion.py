@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +60,7 @@ class FusedModel:
                 var = torch.cat([bn.running_var for bn in layer])
                 c = layer[0].num_features
                 for i, bn in enumerate(layer):
-                    bn.running_mean, bn.running_var = mean[i * c:(i + 1) * c], var[i * c:(i + 1) * c]
+                    bn.running_mean, bn.running_var = mean[i * c : (i + 1) * c], var[i * c : (i + 1) * c]
                 stacked.append((mean, var))
         self.bns = stacked
         try:
@@ -84,14 +85,22 @@ class FusedModel:
                 mean, var = self.bns[bn_index]
                 bn_index += 1
                 assert first.momentum is not None, "fused BatchNorm needs a running-average momentum"
-                x = F.batch_norm(x, mean, var, torch.cat([m.weight for m in layer]), torch.cat([m.bias for m in layer]),
-                                 training=True, momentum=first.momentum, eps=first.eps)
+                x = F.batch_norm(
+                    x,
+                    mean,
+                    var,
+                    torch.cat([m.weight for m in layer]),
+                    torch.cat([m.bias for m in layer]),
+                    training=True,
+                    momentum=first.momentum,
+                    eps=first.eps,
+                )
             else:  # ReLU, MaxPool2d: per channel, so per run
                 x = first(x)
         features = x.flatten(1).unflatten(1, (self.k, -1))  # [B, k, C]
         features = self.apply_dropout(features)
         weight = torch.stack([m.classifier.weight for m in self.models])  # [k, classes, C]
-        bias = torch.stack([m.classifier.bias for m in self.models])      # [k, classes]
+        bias = torch.stack([m.classifier.bias for m in self.models])  # [k, classes]
         return torch.einsum("bkc,koc->bko", features, weight) + bias
 
     def apply_dropout(self, features: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,7 @@ VGG_LAYERS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
-    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
-              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
 
 
@@ -28,8 +27,7 @@ def narrowest_channels(name: str, width: float) -> int:
 
 
 class VGG(nn.Module):
-    def __init__(self, name: str = "vgg16", width: float = 1.0, dropout: float = 0.0,
-                 num_classes: int = 10) -> None:
+    def __init__(self, name: str = "vgg16", width: float = 1.0, dropout: float = 0.0, num_classes: int = 10) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         in_channels = 3
@@ -38,8 +36,11 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 continue
             out_channels = scaled(spec, width)
-            layers += [nn.Conv2d(in_channels, out_channels, 3, padding=1),
-                       nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(in_channels, out_channels, 3, padding=1),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(inplace=True),
+            ]
             in_channels = out_channels
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, cast
+from typing import cast
 
 import torch
 from hydra.utils import instantiate
@@ -17,6 +18,7 @@ from cifar_sweep import TRUSTED_TARGETS
 class Schedule:
     """The LR scheduler and when it steps: after every batch ("step") or every epoch ("epoch"),
     given the monitored validation metric (ReduceLROnPlateau) when `monitor` names one."""
+
     scheduler: torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau
     interval: str
     monitor: str | None

@@ -8,10 +8,10 @@ attrs, which optuna-dashboard shows beside the objective. The sweeper keeps the 
 from __future__ import annotations
 
 import optuna
-from optuna_pruning_sweeper.job import trial_of
 
 from cifar_sweep.errors import Pruned
 from cifar_sweep.results import HEADLINE, Summary, value
+from optuna_pruning_sweeper.job import trial_of
 
 
 class TrialLink:

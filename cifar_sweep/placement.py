@@ -21,8 +21,7 @@ def resolve_device(name: str, gpu_index: int = 0) -> torch.device:
     if name == "auto":
         return torch.device("mps" if mps else "cpu")
     if not {"cpu": True, "cuda": False, "mps": mps}[name]:
-        raise UserError(f"trainer.device={name!r}: no such device is available here; "
-                        "use trainer.device=auto or cpu")
+        raise UserError(f"trainer.device={name!r}: no such device is available here; use trainer.device=auto or cpu")
     return torch.device(name)
 
 
@@ -57,7 +56,9 @@ def place(cfg, hydra_cfg, fused: bool = False) -> Placement:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     job_num = hydra_cfg.job.get("num") or 0
     parallel = 1 if fused else parallel_jobs(hydra_cfg)
-    return Placement(device=resolve_device(cfg.trainer.device, 0 if fused else job_num),
-                     threads=threads(cfg.trainer.threads, parallel),
-                     progress_bar=bool(cfg.trainer.progress_bar) and parallel == 1 and not fused,
-                     label=f"job {job_num}: " if multirun else "")
+    return Placement(
+        device=resolve_device(cfg.trainer.device, 0 if fused else job_num),
+        threads=threads(cfg.trainer.threads, parallel),
+        progress_bar=bool(cfg.trainer.progress_bar) and parallel == 1 and not fused,
+        label=f"job {job_num}: " if multirun else "",
+    )

@@ -64,9 +64,17 @@ def ordered_cells(jobs: pd.DataFrame, keys: list[str]) -> list[str]:
 def by_cell(jobs: pd.DataFrame, curves: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per-epoch curves with each job's cell label, averaged over the seeds of a cell."""
     labelled = curves.merge(jobs.assign(cell=cell_labels(jobs, keys))[["dir", "cell"]], on="dir")
-    return labelled.groupby(["cell", "epoch"]).agg(
-        train_loss=("train_loss", "mean"), val_loss=("val_loss", "mean"), val_acc=("val_acc", "mean"),
-        val_acc_min=("val_acc", "min"), val_acc_max=("val_acc", "max")).reset_index()
+    return (
+        labelled.groupby(["cell", "epoch"])
+        .agg(
+            train_loss=("train_loss", "mean"),
+            val_loss=("val_loss", "mean"),
+            val_acc=("val_acc", "mean"),
+            val_acc_min=("val_acc", "min"),
+            val_acc_max=("val_acc", "max"),
+        )
+        .reset_index()
+    )
 
 
 def robust_top(per_cell: list[np.ndarray]) -> tuple[float, int]:
@@ -86,8 +94,7 @@ def plot_losses(cells: pd.DataFrame, order: list[str], path: Path) -> None:
         c = cells[cells["cell"] == cell]
         ax.plot(c["epoch"], c["train_loss"], color=f"C{i % 10}", label=f"{cell} train")
         ax.plot(c["epoch"], c["val_loss"], color=f"C{i % 10}", linestyle="--", label=f"{cell} val")
-    top, off = robust_top([cells.loc[cells["cell"] == c, ["train_loss", "val_loss"]].to_numpy().ravel()
-                           for c in order])
+    top, off = robust_top([cells.loc[cells["cell"] == c, ["train_loss", "val_loss"]].to_numpy().ravel() for c in order])
     ax.set_ylim(0, top)
     note = f" ({off} points above the axis: diverged)" if off else ""
     ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Training (solid) vs validation (dashed) loss" + note)
@@ -141,8 +148,15 @@ def _ci_bars(ax, x: np.ndarray, table: pd.DataFrame) -> None:
 
 def _n_labels(ax, x: np.ndarray, table: pd.DataFrame) -> None:
     for xi, n in zip(x, table["n"]):
-        ax.annotate(f"n={n}", (xi, 0), xytext=(0, 3), textcoords="offset points", ha="center",
-                    fontsize="x-small", xycoords=("data", "axes fraction"))
+        ax.annotate(
+            f"n={n}",
+            (xi, 0),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize="x-small",
+            xycoords=("data", "axes fraction"),
+        )
 
 
 def accuracy_limits(means: np.ndarray) -> tuple[float, float]:
@@ -164,10 +178,15 @@ def plot_summary(table: pd.DataFrame, keys: list[str], metric: str, path: Path) 
         ax.set_xlabel(keys[0])
     else:
         cell_bars(ax, table, list(cell_labels(table, keys)), colors)
-    ax.legend(handles=[Patch(color="C2", label="best mean"),
-                       Patch(color="C0", label="not distinguishable from best (Welch p >= 0.05)"),
-                       Patch(color=GREY, label="worse (p < 0.05), or too few runs to tell")],
-              fontsize="x-small", loc="lower right")
+    ax.legend(
+        handles=[
+            Patch(color="C2", label="best mean"),
+            Patch(color="C0", label="not distinguishable from best (Welch p >= 0.05)"),
+            Patch(color=GREY, label="worse (p < 0.05), or too few runs to tell"),
+        ],
+        fontsize="x-small",
+        loc="lower right",
+    )
     ax.set_ylim(*accuracy_limits(table["mean"].to_numpy(float)))
     ax.set(ylabel=metric, title=f"{metric}: mean; 95 % CI where n >= 2")
     fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -181,8 +200,9 @@ def pruned_points(jobs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     return last[["epoch", "val_acc"]]
 
 
-def write_all(out_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, keys: list[str],
-              table: pd.DataFrame, metric: str) -> None:
+def write_all(
+    out_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, keys: list[str], table: pd.DataFrame, metric: str
+) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     cells, order = by_cell(jobs, curves, keys), ordered_cells(jobs, keys)
     order = [c for c in order if c in set(cells["cell"])]

@@ -22,18 +22,19 @@ from cifar_sweep.files import write_file
 
 class Summary(TypedDict, total=False):
     """summary.json. A failed or pruned run has `status` and `error`, and the numbers it reached."""
-    status: str                  # cifar_sweep.status: completed | failed | pruned
-    error: str | None            # why a run failed or was pruned: one line
-    params: int                  # trainable parameters of the model
-    device: str                  # where it trained, e.g. cuda:0
-    test_acc: float | None       # the final model's test accuracy
+
+    status: str  # cifar_sweep.status: completed | failed | pruned
+    error: str | None  # why a run failed or was pruned: one line
+    params: int  # trainable parameters of the model
+    device: str  # where it trained, e.g. cuda:0
+    test_acc: float | None  # the final model's test accuracy
     test_loss: float | None
-    best_val_acc: float | None   # validation accuracy of the best epoch
+    best_val_acc: float | None  # validation accuracy of the best epoch
     best_epoch: int | None
     final_val_acc: float | None  # validation accuracy after the last epoch
-    stopped_early: bool          # trainer.patience ended the run
+    stopped_early: bool  # trainer.patience ended the run
     epochs_completed: int
-    wall_seconds: float          # every attempt of the run together (resume)
+    wall_seconds: float  # every attempt of the run together (resume)
     first_step_at: float | None  # unix time of this attempt's first optimizer step
 
 
@@ -47,8 +48,16 @@ OBJECTIVES = {
 # collect's columns.
 HEADLINE = (*OBJECTIVES, "test_loss", "epochs_completed", "wall_seconds")
 
-METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds",
-                   "images_per_second")
+METRICS_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "epoch_seconds",
+    "images_per_second",
+)
 CURVE_COLUMNS = METRICS_COLUMNS[:6]  # the learning curves; the rest is timing
 
 

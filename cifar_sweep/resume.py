@@ -25,16 +25,27 @@ from cifar_sweep.errors import UserError
 RECORD = Path("checkpoints") / "config"
 HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
 # keys that change how a run is shown or where its files come from, never what it learns
-HARMLESS = ("trainer.resume", "trainer.progress_bar", "trainer.threads", "data.cache_dir", "data.download",
-            "name", "objective", "logger.")  # a key ending in "." stands for every key below it
+HARMLESS = (
+    "trainer.resume",
+    "trainer.progress_bar",
+    "trainer.threads",
+    "data.cache_dir",
+    "data.download",
+    "name",
+    "objective",
+    "logger.",
+)  # a key ending in "." stands for every key below it
 
 
 def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
     """`key=trained value (now value)` for every result-changing key that differs."""
     now = flatten(cfg, resolve=False)
     then = flatten(trained, resolve=False)
-    keys = sorted(k for k in now.keys() | then.keys()
-                  if not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS))
+    keys = sorted(
+        k
+        for k in now.keys() | then.keys()
+        if not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS)
+    )
     return [f"{k}={then.get(k, '<absent>')} (now {now.get(k, '<absent>')})" for k in keys if now.get(k) != then.get(k)]
 
 
@@ -59,12 +70,17 @@ class PreviousRun:
             return
         state = self.summary["status"] if self.summary else "killed before it finished"
         if not cfg.trainer.resume:
-            raise UserError(f"{self.key}={str(self.path)!r}: holds a run already ({state}); add "
-                            "trainer.resume=true to continue it, or choose another directory")
+            raise UserError(
+                f"{self.key}={str(self.path)!r}: holds a run already ({state}); add "
+                "trainer.resume=true to continue it, or choose another directory"
+            )
         differ = differences(cfg, cast(DictConfig, self.trained)) if self.trained is not None else []
         if differ:
-            raise UserError(f"trainer.resume=true: this run ({state}) was trained with " + ", ".join(differ)
-                            + f"; resume it with its own config, or choose another {self.key}")
+            raise UserError(
+                f"trainer.resume=true: this run ({state}) was trained with "
+                + ", ".join(differ)
+                + f"; resume it with its own config, or choose another {self.key}"
+            )
 
     def remember(self) -> None:
         """Keep Hydra's record of this config as the run's own (when training starts afresh)."""
@@ -85,4 +101,6 @@ def _copy(source: Path, target: Path) -> None:
             if (source / name).is_file():
                 shutil.copy2(source / name, target / name)
     except OSError as e:
-        raise UserError(f"{target}: cannot write it ({e.strerror}); free space or choose another run directory") from None
+        raise UserError(
+            f"{target}: cannot write it ({e.strerror}); free space or choose another run directory"
+        ) from None

@@ -32,7 +32,7 @@ def difference_interval(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> tu
     diff = a.mean() - b.mean()
     if va + vb == 0:
         return diff, diff
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     half = stats.t.ppf((1 + level) / 2, df) * math.sqrt(va + vb)
     return diff - half, diff + half
 
@@ -60,13 +60,19 @@ def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str, reference: t
         done = group[group["status"] == status.COMPLETED]
         values = pd.to_numeric(done[metric], errors="coerce").dropna().to_numpy(float)
         low, high = confidence_interval(values)
-        rows.append({**dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))),
-                     "n": len(values), "not_completed": len(group) - len(done),
-                     "mean": values.mean() if len(values) else math.nan,
-                     "std": values.std(ddof=1) if len(values) > 1 else math.nan,
-                     "ci95_low": low, "ci95_high": high,
-                     "test_acc": pd.to_numeric(done["test_acc"], errors="coerce").mean(),
-                     "values": values})
+        rows.append(
+            {
+                **dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))),
+                "n": len(values),
+                "not_completed": len(group) - len(done),
+                "mean": values.mean() if len(values) else math.nan,
+                "std": values.std(ddof=1) if len(values) > 1 else math.nan,
+                "ci95_low": low,
+                "ci95_high": high,
+                "test_acc": pd.to_numeric(done["test_acc"], errors="coerce").mean(),
+                "values": values,
+            }
+        )
     table = pd.DataFrame(rows)
     ref = _reference_row(table, keys, reference)
     p_values, marks = [], []
@@ -81,6 +87,7 @@ def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str, reference: t
 def _reference_row(table: pd.DataFrame, keys: list[str], reference: tuple | None):
     if reference is None:
         return table["mean"].idxmax() if table["mean"].notna().any() else None
-    match = table[[tuple(str(v) for v in row) == tuple(map(str, reference))
-                   for row in table[keys].itertuples(index=False)]]
+    match = table[
+        [tuple(str(v) for v in row) == tuple(map(str, reference)) for row in table[keys].itertuples(index=False)]
+    ]
     return match.index[0] if len(match) else None

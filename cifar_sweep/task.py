@@ -24,8 +24,8 @@ from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
 from cifar_sweep.optuna_link import TrialLink
 from cifar_sweep.placement import place
-from cifar_sweep.resume import PreviousRun
 from cifar_sweep.results import Summary
+from cifar_sweep.resume import PreviousRun
 from cifar_sweep.train import Epochs, train
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,14 @@ def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -
         if trial is not None:
             trial.report(epoch, row)  # may stop the run: Pruned
 
-    summary = train(cfg, previous.path, placement, on_epoch, resume=cfg.trainer.resume and previous.trained is not None,
-                    epochs=epochs)
+    summary = train(
+        cfg,
+        previous.path,
+        placement,
+        on_epoch,
+        resume=cfg.trainer.resume and previous.trained is not None,
+        epochs=epochs,
+    )
     if trial is not None:
         trial.record(summary)
     tracker.finish(summary)

@@ -22,8 +22,14 @@ from cifar_sweep.results import HEADLINE, Summary, value
 
 log = logging.getLogger(__name__)
 
-SCALARS = {"train_loss": "train/loss", "train_acc": "train/acc", "val_loss": "val/loss", "val_acc": "val/acc",
-           "lr": "lr", "images_per_second": "images_per_second"}
+SCALARS = {
+    "train_loss": "train/loss",
+    "train_acc": "train/acc",
+    "val_loss": "val/loss",
+    "val_acc": "val/acc",
+    "lr": "lr",
+    "images_per_second": "images_per_second",
+}
 
 
 class Tracker:
@@ -49,8 +55,11 @@ class Guarded(Tracker):
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return action()
         except Exception as e:  # any failure of a tracker: never the run's
-            log.warning("logger=%s: %s; carrying on without it (metrics.csv has everything)", self.name,
-                        f"{type(e).__name__}: {e}".splitlines()[0])
+            log.warning(
+                "logger=%s: %s; carrying on without it (metrics.csv has everything)",
+                self.name,
+                f"{type(e).__name__}: {e}".splitlines()[0],
+            )
             self.inner = None
             return None
 
@@ -70,8 +79,9 @@ class TensorBoard(Tracker):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(run_dir / cfg.logger.dir))
-        self.hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                        for k, v in flatten(cfg).items() if v is not None}
+        self.hparams = {
+            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(cfg).items() if v is not None
+        }
 
     def epoch(self, row: dict) -> None:
         for key, tag in SCALARS.items():
@@ -106,12 +116,13 @@ class MLflow(Tracker):
             self.run_id = previous
         else:
             run_name = str(run_dir.relative_to(home)) if sweep_dir is not None else run_dir.name
-            self.run_id = self.client.create_run(experiment, run_name=run_name,
-                                                 tags={"status": "running", "run_dir": str(run_dir)}).info.run_id
+            self.run_id = self.client.create_run(
+                experiment, run_name=run_name, tags={"status": "running", "run_dir": str(run_dir)}
+            ).info.run_id
             self.id_file.write_text(json.dumps({"run_id": self.run_id, "experiment": name}) + "\n")
             params = [Param(k, str(v)[:6000]) for k, v in flatten(cfg).items()]
             for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-                self.client.log_batch(self.run_id, params=params[start:start + 100])
+                self.client.log_batch(self.run_id, params=params[start : start + 100])
 
     def epoch(self, row: dict) -> None:
         from mlflow.entities import Metric

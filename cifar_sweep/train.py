@@ -18,9 +18,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar, cast
+from typing import TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -47,18 +48,21 @@ class Diverged(Exception):
 
 # ---------------------------------------------------------------- state
 
+
 @dataclass(frozen=True)
 class Placement:
     """Where a run trains on this machine; decided once by the job (cifar_sweep/placement.py)."""
+
     device: torch.device
-    threads: int | None = None   # torch CPU threads; None: torch's default
-    progress_bar: bool = False   # jobs running side by side show none (they would interleave)
-    label: str = ""              # "job 3: " in a sweep, so that lines of parallel jobs can be told apart
+    threads: int | None = None  # torch CPU threads; None: torch's default
+    progress_bar: bool = False  # jobs running side by side show none (they would interleave)
+    label: str = ""  # "job 3: " in a sweep, so that lines of parallel jobs can be told apart
 
 
 @dataclass
 class Progress:
     """Where a run stands. Saved in every checkpoint; a resumed run continues from it."""
+
     epochs_done: int = 0
     best_val_acc: float | None = None
     best_epoch: int | None = None
@@ -97,8 +101,12 @@ class Progress:
         return False
 
     def state(self) -> dict:
-        return {"epoch": self.epochs_done, "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
-                "elapsed": self.seconds()}
+        return {
+            "epoch": self.epochs_done,
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "elapsed": self.seconds(),
+        }
 
     def load(self, state: dict) -> None:
         self.epochs_done, self.best_epoch = state["epoch"], state["best_epoch"]
@@ -109,13 +117,14 @@ class Progress:
 @dataclass
 class Run:
     """Everything the loop uses, built once from the config by `build_run`."""
+
     model: torch.nn.Module
     step_model: torch.nn.Module  # model or its torch.compile wrapper
     optimizer: torch.optim.Optimizer
     schedule: Schedule
-    splits: dict[str, Split]     # train / val / test; val is test when data.val_size=0
+    splits: dict[str, Split]  # train / val / test; val is test when data.val_size=0
     inputs: Inputs
-    generator: torch.Generator   # the data order and augmentation draws
+    generator: torch.Generator  # the data order and augmentation draws
     placement: Placement
     bf16: bool
     batch_size: int
@@ -132,6 +141,7 @@ class Run:
 
 
 # ---------------------------------------------------------------- set-up
+
 
 def setup_torch(cfg, threads: int | None = None) -> None:
     """Seed, CPU threads, determinism and TF32."""
@@ -162,16 +172,25 @@ def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None)
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)
     step_model = cast(torch.nn.Module, torch.compile(model)) if cfg.trainer.compile else model
-    return Run(model=model, step_model=step_model,
-               optimizer=optimizer, schedule=schedule, splits=splits,
-               inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last, dtype), generator=generator,
-               placement=placement,
-               bf16=cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda),
-               batch_size=cfg.batch_size, eval_batch_size=cfg.data.eval_batch_size, epochs=cfg.trainer.epochs,
-               patience=cfg.trainer.patience)
+    return Run(
+        model=model,
+        step_model=step_model,
+        optimizer=optimizer,
+        schedule=schedule,
+        splits=splits,
+        inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last, dtype),
+        generator=generator,
+        placement=placement,
+        bf16=cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda),
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        epochs=cfg.trainer.epochs,
+        patience=cfg.trainer.patience,
+    )
 
 
 # ---------------------------------------------------------------- one epoch
+
 
 def divergence(mean_loss: float, epoch: int, step: int) -> str | None:
     """Why a run diverged, or None while its mean training loss is finite."""
@@ -205,9 +224,15 @@ class EpochMeter:
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - self.start
-        return [{"train_loss": loss / self.seen, "train_acc": correct / self.seen, "epoch_seconds": seconds,
-                 "images_per_second": self.seen / seconds}
-                for loss, correct in zip(self.loss_sums.tolist(), self.correct.tolist())]
+        return [
+            {
+                "train_loss": loss / self.seen,
+                "train_acc": correct / self.seen,
+                "epoch_seconds": seconds,
+                "images_per_second": self.seen / seconds,
+            }
+            for loss, correct in zip(self.loss_sums.tolist(), self.correct.tolist())
+        ]
 
 
 def train_epoch(run: Run, epoch: int, progress: Progress | None = None) -> dict:
@@ -216,8 +241,13 @@ def train_epoch(run: Run, epoch: int, progress: Progress | None = None) -> dict:
     train = run.splits["train"]
     meter = EpochMeter(1, train.steps(run.batch_size), run.device)
     left = f", {progress.time_left(run.epochs)}" if progress is not None and epoch > 1 else ""
-    bar = tqdm(total=meter.steps, desc=f"{run.placement.label}epoch {epoch}/{run.epochs}{left}", leave=False,
-               disable=None if run.placement.progress_bar else True, dynamic_ncols=True)
+    bar = tqdm(
+        total=meter.steps,
+        desc=f"{run.placement.label}epoch {epoch}/{run.epochs}{left}",
+        leave=False,
+        disable=None if run.placement.progress_bar else True,
+        dynamic_ncols=True,
+    )
     for step, (x, y) in enumerate(train.batches(run.batch_size, run.generator), start=1):
         with run.autocast():
             logits = run.step_model(run.inputs(x, run.generator))
@@ -285,12 +315,18 @@ def run_epoch(run: Run, epochs: Epochs, epoch: int, progress: Progress) -> dict:
 
 # ---------------------------------------------------------------- checkpoints
 
+
 def save_checkpoints(run: Run, progress: Progress, ckpt_dir: Path, best: bool) -> None:
     rng = {"torch": torch.get_rng_state(), "data": run.generator.get_state()}
     if run.device.type == "cuda":
         rng["cuda"] = torch.cuda.get_rng_state(run.device)
-    state = {**progress.state(), "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-             "scheduler": run.schedule.scheduler.state_dict(), "rng": rng}
+    state = {
+        **progress.state(),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.schedule.scheduler.state_dict(),
+        "rng": rng,
+    }
     checkpoints.save(ckpt_dir / "last.pt", state)
     if best:
         checkpoints.save(ckpt_dir / "best.pt", state)
@@ -306,8 +342,10 @@ def restore(run: Run, progress: Progress, ckpt_dir: Path) -> None:
         state = checkpoints.load(path, run.device)
     except Exception as e:  # truncated, corrupt, or not a checkpoint at all: never guess, never delete
         reason = f"{type(e).__name__}: {e}".splitlines()[0]
-        raise UserError(f"trainer.resume=true: {path} cannot be read ({reason}); delete {ckpt_dir} to start "
-                        "this run over, or choose another run directory") from None
+        raise UserError(
+            f"trainer.resume=true: {path} cannot be read ({reason}); delete {ckpt_dir} to start "
+            "this run over, or choose another run directory"
+        ) from None
     run.model.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     run.schedule.scheduler.load_state_dict(state["scheduler"])
@@ -321,8 +359,10 @@ def restore(run: Run, progress: Progress, ckpt_dir: Path) -> None:
 
 # ---------------------------------------------------------------- the run
 
-def fit(run: Run, epochs: Epochs, progress: Progress, metrics: MetricsLog, ckpt_dir: Path,
-        on_epoch: OnEpoch | None) -> Summary:
+
+def fit(
+    run: Run, epochs: Epochs, progress: Progress, metrics: MetricsLog, ckpt_dir: Path, on_epoch: OnEpoch | None
+) -> Summary:
     """The epochs still to do, then the test set; the outcome's fields of the summary."""
     label = run.placement.label
     try:
@@ -333,19 +373,39 @@ def fit(run: Run, epochs: Epochs, progress: Progress, metrics: MetricsLog, ckpt_
             row = run_epoch(run, epochs, epoch, progress)
             save_checkpoints(run, progress, ckpt_dir, best=progress.finish_epoch(epoch, row["val_acc"]))
             metrics.append(row)
-            log.info("%sepoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  "
-                     "%.1fs  %.0f img/s  %s", label, epoch, run.epochs, row["train_loss"], row["train_acc"],
-                     row["val_loss"], row["val_acc"], row["lr"], row["epoch_seconds"], row["images_per_second"],
-                     progress.time_left(run.epochs))
+            log.info(
+                "%sepoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  "
+                "%.1fs  %.0f img/s  %s",
+                label,
+                epoch,
+                run.epochs,
+                row["train_loss"],
+                row["train_acc"],
+                row["val_loss"],
+                row["val_acc"],
+                row["lr"],
+                row["epoch_seconds"],
+                row["images_per_second"],
+                progress.time_left(run.epochs),
+            )
             if on_epoch is not None:
                 on_epoch(epoch, row)
             stopped_early = progress.stale(run.patience) and epoch < run.epochs
             if stopped_early:
-                log.info("%sstopping early: val_acc has not improved for %d epochs (best %.4f at epoch %d)",
-                         label, run.patience, progress.best_val_acc, progress.best_epoch)
+                log.info(
+                    "%sstopping early: val_acc has not improved for %d epochs (best %.4f at epoch %d)",
+                    label,
+                    run.patience,
+                    progress.best_val_acc,
+                    progress.best_epoch,
+                )
         test_loss, test_acc = epochs.call(lambda: evaluate(run, run.splits["test"]))
-        return {"status": status.COMPLETED, "test_acc": test_acc, "test_loss": test_loss,
-                "stopped_early": stopped_early}
+        return {
+            "status": status.COMPLETED,
+            "test_acc": test_acc,
+            "test_loss": test_loss,
+            "stopped_early": stopped_early,
+        }
     except Pruned as e:
         log.info("%strial %s", label, e)
         return {"status": status.PRUNED, "error": str(e)}
@@ -361,15 +421,32 @@ def failure(e: Exception) -> Summary:
 
 
 def describe(cfg, run: Run, params: int) -> None:
-    val = ("the test set (data.val_size=0: all training images train, as in the study)"
-           if run.splits["val"] is run.splits["test"] else f"{len(run.splits['val'])} held-out images")
-    log.info("%s%s width %s: %s parameters on %s; %d training images, per-epoch validation on %s, %d test images",
-             run.placement.label, cfg.model.name, cfg.model.width, f"{params:,}", run.device,
-             len(run.splits["train"]), val, len(run.splits["test"]))
+    val = (
+        "the test set (data.val_size=0: all training images train, as in the study)"
+        if run.splits["val"] is run.splits["test"]
+        else f"{len(run.splits['val'])} held-out images"
+    )
+    log.info(
+        "%s%s width %s: %s parameters on %s; %d training images, per-epoch validation on %s, %d test images",
+        run.placement.label,
+        cfg.model.name,
+        cfg.model.width,
+        f"{params:,}",
+        run.device,
+        len(run.splits["train"]),
+        val,
+        len(run.splits["test"]),
+    )
 
 
-def train(cfg, run_dir: Path, placement: Placement, on_epoch: OnEpoch | None = None, resume: bool = False,
-          epochs: Epochs | None = None) -> Summary:
+def train(
+    cfg,
+    run_dir: Path,
+    placement: Placement,
+    on_epoch: OnEpoch | None = None,
+    resume: bool = False,
+    epochs: Epochs | None = None,
+) -> Summary:
     """Train per `cfg` on `placement`, writing metrics.csv and checkpoints into run_dir; returns the
     summary. resume: continue from checkpoints/last.pt. on_epoch(epoch, row) is called after each
     recorded epoch and may raise Pruned. epochs: how the epochs are computed (default: alone)."""
@@ -380,8 +457,9 @@ def train(cfg, run_dir: Path, placement: Placement, on_epoch: OnEpoch | None = N
         epochs.close()
 
 
-def train_with(cfg, run_dir: Path, placement: Placement, on_epoch: OnEpoch | None, resume: bool,
-               epochs: Epochs) -> Summary:
+def train_with(
+    cfg, run_dir: Path, placement: Placement, on_epoch: OnEpoch | None, resume: bool, epochs: Epochs
+) -> Summary:
     progress = Progress()
 
     def start() -> Run:  # one call: seeding, building and restoring use torch's global RNG
@@ -394,18 +472,34 @@ def train_with(cfg, run_dir: Path, placement: Placement, on_epoch: OnEpoch | Non
     try:
         run = epochs.call(start)
     except torch.cuda.OutOfMemoryError as e:  # the data or the model does not fit on the GPU
-        return {**failure(e), "device": str(placement.device), "epochs_completed": 0,
-                "wall_seconds": progress.seconds()}
+        return {
+            **failure(e),
+            "device": str(placement.device),
+            "epochs_completed": 0,
+            "wall_seconds": progress.seconds(),
+        }
     metrics = MetricsLog(run_dir, keep_epochs=progress.epochs_done)
     params = count_params(run.model)
     describe(cfg, run, params)
     outcome = fit(run, epochs, progress, metrics, run_dir / "checkpoints", on_epoch)
-    summary: Summary = {**outcome, "params": params, "device": str(run.device),
-                        "best_val_acc": progress.best_val_acc, "best_epoch": progress.best_epoch,
-                        "final_val_acc": float(metrics.rows[-1]["val_acc"]) if metrics.rows else None,
-                        "epochs_completed": len(metrics.rows), "wall_seconds": progress.seconds(),
-                        "first_step_at": progress.first_step_at}
+    summary: Summary = {
+        **outcome,
+        "params": params,
+        "device": str(run.device),
+        "best_val_acc": progress.best_val_acc,
+        "best_epoch": progress.best_epoch,
+        "final_val_acc": float(metrics.rows[-1]["val_acc"]) if metrics.rows else None,
+        "epochs_completed": len(metrics.rows),
+        "wall_seconds": progress.seconds(),
+        "first_step_at": progress.first_step_at,
+    }
     if summary["status"] == status.COMPLETED:
-        log.info("%stest_acc %.4f  best_val_acc %.4f (epoch %d)  %.1fs", placement.label, summary["test_acc"],
-                 summary["best_val_acc"], summary["best_epoch"], summary["wall_seconds"])
+        log.info(
+            "%stest_acc %.4f  best_val_acc %.4f (epoch %d)  %.1fs",
+            placement.label,
+            summary["test_acc"],
+            summary["best_val_acc"],
+            summary["best_epoch"],
+            summary["wall_seconds"],
+        )
     return summary

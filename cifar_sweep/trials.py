@@ -44,9 +44,15 @@ def trials_table(study) -> pd.DataFrame:
     """Finished trials by objective (best first), then the pruned, failed and running ones."""
     rows = []
     for t in study.get_trials(deepcopy=False):
-        rows.append({"trial": t.number, "state": t.state.name,
-                     "value": t.value if t.values is not None and len(t.values) == 1 else None,
-                     "epochs": len(t.intermediate_values), **t.params})
+        rows.append(
+            {
+                "trial": t.number,
+                "state": t.state.name,
+                "value": t.value if t.values is not None and len(t.values) == 1 else None,
+                "epochs": len(t.intermediate_values),
+                **t.params,
+            }
+        )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -74,8 +80,9 @@ def _mark_pruned(ax, study) -> None:
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
     if pruned:
         steps = [max(t.intermediate_values) for t in pruned]
-        ax.plot(steps, [t.intermediate_values[s] for t, s in zip(pruned, steps)], "kx", markersize=8,
-                label="pruned here")
+        ax.plot(
+            steps, [t.intermediate_values[s] for t, s in zip(pruned, steps)], "kx", markersize=8, label="pruned here"
+        )
         ax.legend(fontsize="x-small")
 
 
@@ -90,9 +97,11 @@ def write_plots(study, out_dir: Path) -> list[str]:
         return []
     params = {name for t in done for name in t.params}
     out_dir.mkdir(parents=True, exist_ok=True)
-    made = {"optuna_history.png": lambda: plots.plot_optimization_history(study),
-            "optuna_slice.png": lambda: plots.plot_slice(study),
-            "optuna_parallel.png": lambda: plots.plot_parallel_coordinate(study)}
+    made = {
+        "optuna_history.png": lambda: plots.plot_optimization_history(study),
+        "optuna_slice.png": lambda: plots.plot_slice(study),
+        "optuna_parallel.png": lambda: plots.plot_parallel_coordinate(study),
+    }
     if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
         made["optuna_intermediate.png"] = lambda: plots.plot_intermediate_values(study)
     if len(params) >= 2 and len(done) >= 2:
@@ -113,5 +122,9 @@ def trials_markdown(table: pd.DataFrame, top: int = 10) -> list[str]:
     if table.empty:
         return []
     shown = table.head(top)
-    return [f"## Trials, best first ({len(shown)} of {len(table)})", "",
-            shown.to_markdown(index=False, floatfmt=".4g"), ""]
+    return [
+        f"## Trials, best first ({len(shown)} of {len(table)})",
+        "",
+        shown.to_markdown(index=False, floatfmt=".4g"),
+        "",
+    ]

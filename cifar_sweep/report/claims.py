@@ -22,32 +22,65 @@ OVERFIT_RISE = 0.02  # the last epoch's validation loss must exceed its minimum 
 
 @dataclass(frozen=True)
 class Claim:
-    grid: str            # conf/experiment/<grid>.yaml
+    grid: str  # conf/experiment/<grid>.yaml
     title: str
-    text: str            # the study's claim, in its own terms
-    axis: str            # the swept key that the claim compares
-    winner: str | None   # the cell the study adopted
-    study_epochs: int    # epochs of the grid at the study's scale
+    text: str  # the study's claim, in its own terms
+    axis: str  # the swept key that the claim compares
+    winner: str | None  # the cell the study adopted
+    study_epochs: int  # epochs of the grid at the study's scale
 
 
 CLAIMS = [
-    Claim("overfitting", "1. Without regularization, VGG overfits",
-          "VGG11, VGG16 and VGG19 trained for 20 epochs without regularization overfit: the training loss "
-          "keeps falling while the validation loss rises.", "model", None, 20),
-    Claim("regularization", "2. Weight decay + augmentation is the cure",
-          "Of augmentation, L2 weight decay and dropout, the study adopted weight decay + augmentation "
-          "(and not dropout): it should give the best test accuracy on each network.",
-          "regularization", "weight_decay_augmentation", 20),
-    Claim("optimizers", "3. Adam is the best optimizer",
-          "Of Adam, RMSprop and SGD with momentum, Adam gives the best test accuracy.", "optimizer", "adam", 50),
-    Claim("schedulers", "4. Cosine annealing is the best schedule",
-          "Of four learning-rate schedulers, CosineAnnealingLR gives the best test accuracy.", "scheduler",
-          "cosine", 50),
-    Claim("batch_sizes", "5. Batch 64 is the best batch size",
-          "Of batch sizes 16 to 128, 64 gives the best test accuracy.", "batch_size", "64", 50),
-    Claim("study_final", "6. The final recipe reaches 92.28 %",
-          "VGG16, Adam 1e-3, weight decay 5e-5, cosine, batch 64, 50 epochs reaches 92.28 % test accuracy.",
-          "seed", None, 50),
+    Claim(
+        "overfitting",
+        "1. Without regularization, VGG overfits",
+        "VGG11, VGG16 and VGG19 trained for 20 epochs without regularization overfit: the training loss "
+        "keeps falling while the validation loss rises.",
+        "model",
+        None,
+        20,
+    ),
+    Claim(
+        "regularization",
+        "2. Weight decay + augmentation is the cure",
+        "Of augmentation, L2 weight decay and dropout, the study adopted weight decay + augmentation "
+        "(and not dropout): it should give the best test accuracy on each network.",
+        "regularization",
+        "weight_decay_augmentation",
+        20,
+    ),
+    Claim(
+        "optimizers",
+        "3. Adam is the best optimizer",
+        "Of Adam, RMSprop and SGD with momentum, Adam gives the best test accuracy.",
+        "optimizer",
+        "adam",
+        50,
+    ),
+    Claim(
+        "schedulers",
+        "4. Cosine annealing is the best schedule",
+        "Of four learning-rate schedulers, CosineAnnealingLR gives the best test accuracy.",
+        "scheduler",
+        "cosine",
+        50,
+    ),
+    Claim(
+        "batch_sizes",
+        "5. Batch 64 is the best batch size",
+        "Of batch sizes 16 to 128, 64 gives the best test accuracy.",
+        "batch_size",
+        "64",
+        50,
+    ),
+    Claim(
+        "study_final",
+        "6. The final recipe reaches 92.28 %",
+        "VGG16, Adam 1e-3, weight decay 5e-5, cosine, batch 64, 50 epochs reaches 92.28 % test accuracy.",
+        "seed",
+        None,
+        50,
+    ),
 ]
 
 # Each scale: for the grids the study ran 20 and 50 epochs, the epochs and training images here.
@@ -65,8 +98,11 @@ def grid_commands(claim: Claim, scale: str) -> list[tuple[str, list[str]]]:
     schedule keeps its shape; in the schedulers grid only the step cell has a step, so that cell
     runs as its own invocation (collect reads both)."""
     epochs, images = SCALES[scale][claim.study_epochs]
-    common = [*SCALES[scale]["overrides"], f"trainer.epochs={epochs}",
-              f"data.train_subset={'null' if images is None else images}"]
+    common = [
+        *SCALES[scale]["overrides"],
+        f"trainer.epochs={epochs}",
+        f"data.train_subset={'null' if images is None else images}",
+    ]
     step = f"scheduler.step_size={max(1, round(10 * epochs / claim.study_epochs))}"
     if claim.grid in STEP_GRIDS:
         return [("", [*common, step])]
@@ -77,6 +113,7 @@ def grid_commands(claim: Claim, scale: str) -> list[tuple[str, list[str]]]:
 
 # ---------------------------------------------------------------- rules and judges
 
+
 @dataclass
 class Verdict:
     verdict: str
@@ -84,17 +121,23 @@ class Verdict:
     details: list[str] = field(default_factory=list)
 
 
-WINNER_RULE = (f"**Rule.** The claimed winner must have the highest mean {METRIC} and beat every other cell "
-               f"by Welch's t-test, p < {ALPHA}: then the claim *holds*. If another cell is better with "
-               f"p < {ALPHA}, it *does not hold*. Otherwise (a tie within noise, or fewer than 2 completed "
-               "seeds in a cell) it is *inconclusive*.")
-OVERFIT_RULE = (f"**Rule.** A network overfits in a seed when its validation loss at the last epoch is more than "
-                f"{OVERFIT_RISE:.0%} above its minimum while its training loss at the last epoch is below the "
-                "training loss at that minimum. The claim *holds* when every network overfits in every seed, "
-                "*does not hold* when some network overfits in no seed, and is *inconclusive* otherwise.")
-FINAL_RULE = (f"**Rule.** Judged only at the study's scale (width 1.0, 50 epochs, all 50,000 training images); "
-              f"otherwise *inconclusive*. There, it *holds* when {STUDY_RESULT:.2%} is below the mean or inside "
-              f"its 95 % confidence interval over seeds, and *does not hold* when the interval lies below it.")
+WINNER_RULE = (
+    f"**Rule.** The claimed winner must have the highest mean {METRIC} and beat every other cell "
+    f"by Welch's t-test, p < {ALPHA}: then the claim *holds*. If another cell is better with "
+    f"p < {ALPHA}, it *does not hold*. Otherwise (a tie within noise, or fewer than 2 completed "
+    "seeds in a cell) it is *inconclusive*."
+)
+OVERFIT_RULE = (
+    f"**Rule.** A network overfits in a seed when its validation loss at the last epoch is more than "
+    f"{OVERFIT_RISE:.0%} above its minimum while its training loss at the last epoch is below the "
+    "training loss at that minimum. The claim *holds* when every network overfits in every seed, "
+    "*does not hold* when some network overfits in no seed, and is *inconclusive* otherwise."
+)
+FINAL_RULE = (
+    f"**Rule.** Judged only at the study's scale (width 1.0, 50 epochs, all 50,000 training images); "
+    f"otherwise *inconclusive*. There, it *holds* when {STUDY_RESULT:.2%} is below the mean or inside "
+    f"its 95 % confidence interval over seeds, and *does not hold* when the interval lies below it."
+)
 
 
 def winner_verdict(values: dict[str, np.ndarray], claimed: str) -> Verdict:
@@ -157,6 +200,7 @@ def final_verdict(values: np.ndarray, full_scale: bool) -> Verdict:
 
 # ---------------------------------------------------------------- a grid's numbers, judged
 
+
 def cells(jobs: pd.DataFrame, key: str | None, claimed: str | None = None) -> pd.DataFrame:
     """stats.compare_cells over `key` (None: all runs one cell), against the claimed cell."""
     return compare_cells(jobs, [key] if key else [], METRIC, reference=(claimed,) if claimed else None)
@@ -174,10 +218,16 @@ def seed_table(table: pd.DataFrame, key: str | None, claimed: str | None, label:
     rows = []
     for _, row in table.iterrows():
         cell = str(row[key]) if key else name
-        rows.append({label: f"**{cell}**" if cell == claimed else cell, "n": row["n"],
-                     f"mean {METRIC}": row["mean"], "std": row["std"],
-                     "95 % CI": f"[{row['ci95_low']:.4f}, {row['ci95_high']:.4f}]",
-                     **({f"p vs {claimed}": row["p_vs_best"]} if claimed else {})})
+        rows.append(
+            {
+                label: f"**{cell}**" if cell == claimed else cell,
+                "n": row["n"],
+                f"mean {METRIC}": row["mean"],
+                "std": row["std"],
+                "95 % CI": f"[{row['ci95_low']:.4f}, {row['ci95_high']:.4f}]",
+                **({f"p vs {claimed}": row["p_vs_best"]} if claimed else {}),
+            }
+        )
     return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f")
 
 
@@ -191,8 +241,10 @@ def overfit_per_network(jobs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, l
 def overfit_counts(jobs: pd.DataFrame, curves: pd.DataFrame) -> str:
     """'none 3/3, augmentation 0/3, ...': per regularization, the completed seeds that overfit."""
     done = jobs[jobs["status"] == status.COMPLETED]
-    counts = {cell: (sum(overfits(curves[curves["dir"] == d]) for d in group["dir"]), len(group))
-              for cell, group in done.groupby("regularization")}
+    counts = {
+        cell: (sum(overfits(curves[curves["dir"] == d]) for d in group["dir"]), len(group))
+        for cell, group in done.groupby("regularization")
+    }
     return ", ".join(f"{cell} {k}/{n}" for cell, (k, n) in counts.items())
 
 
@@ -206,18 +258,25 @@ class Judgement:
 def judge(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, full_scale: bool) -> Judgement:
     """The claim judged on its grid's runs."""
     if claim.grid == "overfitting":
-        return Judgement(overfitting_verdict(overfit_per_network(jobs, curves)), OVERFIT_RULE,
-                         [seed_table(cells(jobs, "model"), "model", None, "network"), ""])
+        return Judgement(
+            overfitting_verdict(overfit_per_network(jobs, curves)),
+            OVERFIT_RULE,
+            [seed_table(cells(jobs, "model"), "model", None, "network"), ""],
+        )
     if claim.grid == "regularization":
         return judge_per_network(claim, jobs, curves)
     if claim.grid == "study_final":
         table = cells(jobs, None)
         values = next(iter(cell_values(table, None).values()), np.array([]))
-        return Judgement(final_verdict(values, full_scale), FINAL_RULE,
-                         [seed_table(table, None, None, "recipe", "study_final"), ""])
+        return Judgement(
+            final_verdict(values, full_scale), FINAL_RULE, [seed_table(table, None, None, "recipe", "study_final"), ""]
+        )
     table = cells(jobs, claim.axis, claim.winner)
-    return Judgement(winner_verdict(cell_values(table, claim.axis), str(claim.winner)), WINNER_RULE,
-                     [seed_table(table, claim.axis, claim.winner, claim.axis), ""])
+    return Judgement(
+        winner_verdict(cell_values(table, claim.axis), str(claim.winner)),
+        WINNER_RULE,
+        [seed_table(table, claim.axis, claim.winner, claim.axis), ""],
+    )
 
 
 def judge_per_network(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame) -> Judgement:
@@ -227,12 +286,21 @@ def judge_per_network(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame) ->
         mine = jobs[jobs["model"] == net]
         table = cells(mine, "regularization", claim.winner)
         subs[net] = winner_verdict(cell_values(table, "regularization"), str(claim.winner))
-        lines += [f"**{net}**", "", seed_table(table, "regularization", claim.winner, "regularization"), "",
-                  f"{net}: *{subs[net].verdict}* ({subs[net].reason}). Still overfitting at the end "
-                  f"(claim 1's rule), in seeds: {overfit_counts(mine, curves)}.", ""]
+        lines += [
+            f"**{net}**",
+            "",
+            seed_table(table, "regularization", claim.winner, "regularization"),
+            "",
+            f"{net}: *{subs[net].verdict}* ({subs[net].reason}). Still overfitting at the end "
+            f"(claim 1's rule), in seeds: {overfit_counts(mine, curves)}.",
+            "",
+        ]
     verdicts = [v.verdict for v in subs.values()]
-    overall = HOLDS if verdicts and all(v == HOLDS for v in verdicts) else (FAILS if FAILS in verdicts else INCONCLUSIVE)
+    overall = (
+        HOLDS if verdicts and all(v == HOLDS for v in verdicts) else (FAILS if FAILS in verdicts else INCONCLUSIVE)
+    )
     verdict = Verdict(overall, "per network: " + ", ".join(f"{n} {v.verdict}" for n, v in subs.items()))
-    rule = WINNER_RULE + (" Applied per network; the claim holds when it holds on all three and does not "
-                          "hold when it fails on any.")
+    rule = WINNER_RULE + (
+        " Applied per network; the claim holds when it holds on all three and does not hold when it fails on any."
+    )
     return Judgement(verdict, rule, lines)

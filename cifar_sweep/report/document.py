@@ -34,8 +34,9 @@ def images(scale: dict) -> str:
     return f"{scale['train_subset']:,}" if scale["train_subset"] else "all 50,000"
 
 
-def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame,
-            figures_dir: Path) -> tuple[list[str], Verdict, dict]:
+def section(
+    claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFrame, figures_dir: Path
+) -> tuple[list[str], Verdict, dict]:
     scale = scale_of(jobs, sweep_dir)
     seeds = jobs["seed"].nunique() if "seed" in jobs else 1
     figure = figures_dir / f"{claim.grid}.png"
@@ -43,16 +44,35 @@ def section(claim: Claim, sweep_dir: Path, jobs: pd.DataFrame, curves: pd.DataFr
     full_scale = scale["width"] == 1.0 and scale["epochs"] == 50 and scale["train_subset"] is None
     judged = judge(claim, jobs, curves, full_scale)
     verdict = judged.verdict
-    lines = [f"## {claim.title}", "", f"> {claim.text}", "",
-             f"Grid `experiment={claim.grid}`: {len(jobs)} runs ({seeds} seeds), "
-             f"{(jobs['status'] == status.COMPLETED).sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
-             f"{images(scale)} training images. Compared: `{METRIC}`, the final model's test "
-             "accuracy after the last epoch, as the study did.", "",
-             f"![{claim.grid}]({figures_dir.name}/{figure.name})", "", *judged.tables,
-             judged.rule, "", f"**Verdict: {verdict.verdict}** ({verdict.reason}).", ""]
+    lines = [
+        f"## {claim.title}",
+        "",
+        f"> {claim.text}",
+        "",
+        f"Grid `experiment={claim.grid}`: {len(jobs)} runs ({seeds} seeds), "
+        f"{(jobs['status'] == status.COMPLETED).sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
+        f"{images(scale)} training images. Compared: `{METRIC}`, the final model's test "
+        "accuracy after the last epoch, as the study did.",
+        "",
+        f"![{claim.grid}]({figures_dir.name}/{figure.name})",
+        "",
+        *judged.tables,
+        judged.rule,
+        "",
+        f"**Verdict: {verdict.verdict}** ({verdict.reason}).",
+        "",
+    ]
     lines += [f"- {d}" for d in verdict.details] + ([""] if verdict.details else [])
-    return lines, verdict, {**scale, "seeds": seeds, "runs": len(jobs),
-                            "wall_seconds": pd.to_numeric(jobs["wall_seconds"], errors="coerce").sum()}
+    return (
+        lines,
+        verdict,
+        {
+            **scale,
+            "seeds": seeds,
+            "runs": len(jobs),
+            "wall_seconds": pd.to_numeric(jobs["wall_seconds"], errors="coerce").sum(),
+        },
+    )
 
 
 def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
@@ -72,31 +92,44 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
     runs = sum(s["runs"] for s in scales.values())
     train_seconds = sum(s["wall_seconds"] for s in scales.values())
     run_command, elapsed = run_record(sweeps)
-    small = any(s["width"] != 1.0 or s["train_subset"] is not None or s["epochs"] != c.study_epochs
-                for c, s in zip(CLAIMS, scales.values()))
-    made = (f"Runs made by `{run_command}` ({elapsed:.0f} min); report by `{command}`"
-            if run_command and run_command != command else f"Made by `{command}`")
+    small = any(
+        s["width"] != 1.0 or s["train_subset"] is not None or s["epochs"] != c.study_epochs
+        for c, s in zip(CLAIMS, scales.values())
+    )
+    made = (
+        f"Runs made by `{run_command}` ({elapsed:.0f} min); report by `{command}`"
+        if run_command and run_command != command
+        else f"Made by `{command}`"
+    )
     lines = [
-        "# The study, re-made", "",
+        "# The study, re-made",
+        "",
         made + f" on {datetime.now():%Y-%m-%d}: {runs} runs of the six grids in `conf/experiment/` "
         f"(the runs' own wall time {train_seconds / 60:.0f} min), "
         f"{'at a reduced scale' if small else 'at the study' + chr(39) + 's scale'}, on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-        f"torch {torch_version()}.", "",
+        f"torch {torch_version()}.",
+        "",
         "Data: CIFAR-10 from `CIFAR10_DIR`. Every setting is the study's where the study gives one; the "
         "table at the end lists each, with ours where it gives none. Each grid runs every cell with several "
         "seeds and compares the last epoch's test accuracy, as the study did; the study ran each setting "
-        "once, unseeded.", ""]
+        "once, unseeded.",
+        "",
+    ]
     if small:
         width = scales["optimizers"]["width"]
-        lines += [f"**Scale.** Width {width} VGGs (about {width ** 2:.2%} of the parameters); "
-                  f"{scales['overfitting']['epochs']} epochs of {images(scales['overfitting'])} "
-                  "training images for the grids the study ran 20 epochs, "
-                  f"{scales['optimizers']['epochs']} epochs of {images(scales['optimizers'])} "
-                  "for those it ran 50 (StepLR's step scaled alike); validation and test on the whole test set. "
-                  "The verdicts below are about these small networks trained briefly; they say what the grids "
-                  "show at this scale, not what the study's full-size networks do. For that, run on a GPU:", "",
-                  f"    {GPU_COMMAND}", ""]
+        lines += [
+            f"**Scale.** Width {width} VGGs (about {width**2:.2%} of the parameters); "
+            f"{scales['overfitting']['epochs']} epochs of {images(scales['overfitting'])} "
+            "training images for the grids the study ran 20 epochs, "
+            f"{scales['optimizers']['epochs']} epochs of {images(scales['optimizers'])} "
+            "for those it ran 50 (StepLR's step scaled alike); validation and test on the whole test set. "
+            "The verdicts below are about these small networks trained briefly; they say what the grids "
+            "show at this scale, not what the study's full-size networks do. For that, run on a GPU:",
+            "",
+            f"    {GPU_COMMAND}",
+            "",
+        ]
     lines += ["| claim | verdict | because |", "| --- | --- | --- |"]
     return lines + [f"| {c.title} | **{v.verdict}** | {v.reason} |" for c, v in zip(CLAIMS, verdicts)] + [""]
 
@@ -104,24 +137,37 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
 def torch_version() -> str:
     try:
         from importlib.metadata import version
+
         return version("torch")
     except Exception:
         return "?"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cifar-sweep-report",
-                                     description="The study re-made: its six claims, each with figures, "
-                                                 "a table over seeds and a verdict.")
+    parser = argparse.ArgumentParser(
+        prog="cifar-sweep-report",
+        description="The study re-made: its six claims, each with figures, a table over seeds and a verdict.",
+    )
     parser.add_argument("--run", action="store_true", help="run the six grids first (else read --sweeps)")
-    parser.add_argument("--scale", choices=list(SCALES), default="gpu",
-                        help="with --run: gpu: the study's scale; cpu: width 1/8, 12 epochs of 2,500 images for the 20-epoch "
-                             "grids, 10 of 5,000 for the 50-epoch ones (default gpu)")
+    parser.add_argument(
+        "--scale",
+        choices=list(SCALES),
+        default="gpu",
+        help="with --run: gpu: the study's scale; cpu: width 1/8, 12 epochs of 2,500 images for the 20-epoch "
+        "grids, 10 of 5,000 for the 50-epoch ones (default gpu)",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell when running (default 3)")
-    parser.add_argument("--sweeps", type=Path, help="the folder with one sweep folder per grid "
-                        "(default with --run: multirun/study-<scale>/<date_time>)")
-    parser.add_argument("--out", type=Path, default=Path("study.md"), help="the report; figures go to a folder "
-                        "of the same name beside it (default study.md)")
+    parser.add_argument(
+        "--sweeps",
+        type=Path,
+        help="the folder with one sweep folder per grid (default with --run: multirun/study-<scale>/<date_time>)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("study.md"),
+        help="the report; figures go to a folder of the same name beside it (default study.md)",
+    )
     parser.add_argument("--run-py", type=Path, default=Path("run.py"), help="the entrypoint (default ./run.py)")
     parser.add_argument("overrides", nargs="*", help="more overrides for every grid, e.g. hydra/launcher=joblib")
     args = parser.parse_args(argv)

@@ -79,12 +79,22 @@ def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed
         axes[0][col].set(title=net, ylim=limits)
         others = iter(("C0", "C1", "C3", "C4", "C5", "C6"))  # C2 (green) is the claimed cell's
         for cell, part in sorted(frame[frame["model"] == net].groupby("cell")):
-            mean_band(axes[1][col], part, "val_loss", str(cell), "C2" if cell == claimed else next(others),
-                      "-" if cell == claimed else "--")
+            mean_band(
+                axes[1][col],
+                part,
+                "val_loss",
+                str(cell),
+                "C2" if cell == claimed else next(others),
+                "-" if cell == claimed else "--",
+            )
         axes[1][col].set(xlabel="epoch", ylabel="validation (test-set) loss" if col == 0 else None)
     axes[1][0].legend(fontsize="x-small")
-    save(fig, path, f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed}) and "
-                    "validation loss per epoch")
+    save(
+        fig,
+        path,
+        f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed}) and "
+        "validation loss per epoch",
+    )
 
 
 def comparison(jobs: pd.DataFrame, curves: pd.DataFrame, claim: Claim, path: Path, with_lr: bool = False) -> None:

@@ -27,9 +27,17 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
     for claim in CLAIMS:
         for sub, overrides in grid_commands(claim, scale):
             target = sweeps / claim.grid / sub
-            argv = [sys.executable, str(run_py), "-m", f"experiment={claim.grid}",
-                    f"seed={','.join(map(str, range(seeds)))}", *overrides, *extra, f"hydra.sweep.dir={target}",
-                    *(["trainer.resume=true"] if (target / "report-run.log").is_file() else [])]
+            argv = [
+                sys.executable,
+                str(run_py),
+                "-m",
+                f"experiment={claim.grid}",
+                f"seed={','.join(map(str, range(seeds)))}",
+                *overrides,
+                *extra,
+                f"hydra.sweep.dir={target}",
+                *(["trainer.resume=true"] if (target / "report-run.log").is_file() else []),
+            ]
             print(f"[{datetime.now():%H:%M:%S}] {' '.join(shlex.quote(a) for a in argv[1:])}", flush=True)
             target.mkdir(parents=True, exist_ok=True)
             with open(target / "report-run.log", "a") as log:

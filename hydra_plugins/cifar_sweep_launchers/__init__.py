@@ -1,1 +1,2 @@
-"""cifar-sweep's Hydra launchers: hydra/launcher=fused (fused.py) and hydra/launcher=slurm (slurm.py, conf/hydra/launcher/slurm.yaml)."""
+"""cifar-sweep's Hydra launchers: hydra/launcher=fused (fused.py) and hydra/launcher=slurm
+(slurm.py, configured by conf/hydra/launcher/slurm.yaml)."""

@@ -17,11 +17,12 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
@@ -31,8 +32,19 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
-SHAPE = ("model.name", "model.width", "batch_size", "trainer.epochs", "data", "trainer.precision", "trainer.device",
-         "trainer.compile", "trainer.channels_last", "trainer.deterministic", "trainer.threads")
+SHAPE = (
+    "model.name",
+    "model.width",
+    "batch_size",
+    "trainer.epochs",
+    "data",
+    "trainer.precision",
+    "trainer.device",
+    "trainer.compile",
+    "trainer.channels_last",
+    "trainer.deterministic",
+    "trainer.threads",
+)
 
 
 @dataclass
@@ -45,8 +57,13 @@ ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLau
 
 
 def shape(config: DictConfig) -> str:
-    return repr({key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-                 for key in SHAPE for node in [OmegaConf.select(config, key)]})
+    return repr(
+        {
+            key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+            for key in SHAPE
+            for node in [OmegaConf.select(config, key)]
+        }
+    )
 
 
 def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
@@ -54,7 +71,7 @@ def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
     by_shape: dict[str, list[int]] = {}
     for idx, config in configs.items():
         by_shape.setdefault(shape(config), []).append(idx)
-    return [members[i:i + max_fused] for members in by_shape.values() for i in range(0, len(members), max_fused)]
+    return [members[i : i + max_fused] for members in by_shape.values() for i in range(0, len(members), max_fused)]
 
 
 def set_output_dir(config: DictConfig) -> None:
@@ -116,8 +133,11 @@ class FusedLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose,
-                      execution_whitelist=self.hydra_context.execution_whitelist)
+        configure_log(
+            self.config.hydra.hydra_logging,
+            self.config.hydra.verbose,
+            execution_whitelist=self.hydra_context.execution_whitelist,
+        )
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         configs = {}
         for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
@@ -130,8 +150,10 @@ class FusedLauncher(Launcher):
         for group in groups(configs, self.max_fused):
             members = {idx: configs[idx] for idx in group}
             if len(group) > 1 and any(c.hydra.job.chdir for c in members.values()):
-                log.info("hydra.job.chdir=true: jobs in one process cannot each have their own working "
-                         "directory, so these jobs run one by one")
+                log.info(
+                    "hydra.job.chdir=true: jobs in one process cannot each have their own working "
+                    "directory, so these jobs run one by one"
+                )
             if len(group) == 1 or any(c.hydra.job.chdir for c in members.values()):
                 returns.update({idx: self.run_one(config) for idx, config in members.items()})
             else:
@@ -140,8 +162,13 @@ class FusedLauncher(Launcher):
         return [returns[idx] for idx in sorted(returns)]
 
     def run_one(self, config: DictConfig) -> JobReturn:
-        return run_job(hydra_context=self.hydra_context, task_function=self.task_function, config=config,
-                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        return run_job(
+            hydra_context=self.hydra_context,
+            task_function=self.task_function,
+            config=config,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
 
     def run_fused(self, configs: dict[int, DictConfig]) -> dict[int, JobReturn]:
         """Each job through run_job in its own thread; the group's torch work on this thread."""
@@ -158,15 +185,22 @@ class FusedLauncher(Launcher):
 
         def one(idx: int, seat: fusion.Seat) -> None:
             with fusion.seated(seat, idx, handover):
-                returns[idx] = run_job(hydra_context=self.hydra_context, task_function=task, config=configs[idx],
-                                       job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir",
-                                       configure_logging=False)
+                returns[idx] = run_job(
+                    hydra_context=self.hydra_context,
+                    task_function=task,
+                    config=configs[idx],
+                    job_dir_key="hydra.sweep.dir",
+                    job_subdir_key="hydra.sweep.subdir",
+                    configure_logging=False,
+                )
 
         for config in configs.values():
             set_output_dir(config)
         with job_log_files(configs, self.hydra_context.execution_whitelist):
-            threads = [threading.Thread(target=one, args=(idx, fusion.Seat(group)), name=f"fused-job-{idx}",
-                                        daemon=True) for idx in configs]
+            threads = [
+                threading.Thread(target=one, args=(idx, fusion.Seat(group)), name=f"fused-job-{idx}", daemon=True)
+                for idx in configs
+            ]
             for thread in threads:
                 thread.start()
             group.serve()  # every torch computation of the group, on this thread, until each job has left

@@ -14,13 +14,15 @@ timed-out and preempted jobs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, JobStatus
+
 from hydra_plugins.hydra_submitit_launcher.config import SlurmQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher
 
@@ -35,11 +37,12 @@ RESUME = "trainer.resume=true"
 class ResilientSlurmConf(SlurmQueueConf):
     _target_: str = "hydra_plugins.cifar_sweep_launchers.slurm.ResilientSlurmLauncher"
     signal_delay_s: int | None = None  # type: ignore[assignment]  # null: timeout_min * 60 / 5 s, at most 120
-    max_num_timeout: int = 3            # requeues after a timeout or preemption (submitit's default: 0)
+    max_num_timeout: int = 3  # requeues after a timeout or preemption (submitit's default: 0)
 
 
-ConfigStore.instance().store(group="hydra/launcher", name="resilient_slurm", node=ResilientSlurmConf,
-                             provider="cifar_sweep")
+ConfigStore.instance().store(
+    group="hydra/launcher", name="resilient_slurm", node=ResilientSlurmConf, provider="cifar_sweep"
+)
 
 
 def signal_delay(timeout_min: int) -> int:
@@ -69,8 +72,9 @@ def resilient_job_class(sweep_dir: Path) -> type[SlurmJob]:
     """A submitit SlurmJob whose result is a JobReturn even when Slurm ended the job before it could
     return one: one log line and `Interrupted`."""
     import submitit
-    from optuna_pruning_sweeper import Interrupted
     from submitit.slurm.slurm import SlurmJob
+
+    from optuna_pruning_sweeper import Interrupted
 
     class ResilientSlurmJob(SlurmJob):
         def results(self) -> list:
@@ -80,8 +84,10 @@ def resilient_job_class(sweep_dir: Path) -> type[SlurmJob]:
                 return [job_return(self.submission().args[0], JobStatus.FAILED, e)]
             except submitit.core.utils.UncompletedJobError:
                 overrides, _, idx = self.submission().args[:3]
-            log.warning(f"job {idx} (Slurm job {self.job_id}) ended {self.state} before it finished; the other jobs "
-                        f"go on. Its files stay in {sweep_dir / str(idx)}; rerun the command with {RESUME} to finish it")
+            log.warning(
+                f"job {idx} (Slurm job {self.job_id}) ended {self.state} before it finished; the other jobs "
+                f"go on. Its files stay in {sweep_dir / str(idx)}; rerun the command with {RESUME} to finish it"
+            )
             return [job_return(overrides, JobStatus.COMPLETED, Interrupted(f"Slurm job {self.job_id} {self.state}"))]
 
     return ResilientSlurmJob

@@ -17,20 +17,35 @@ from typing import Any
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
-from hydra_plugins.hydra_optuna_sweeper import _impl
 from optuna.exceptions import ExperimentalWarning
+
+from hydra_plugins.hydra_optuna_sweeper import _impl
 
 # callable -> the parameter names this module passes (positionally, in this order)
 CONTRACT: dict[str, tuple[Any, list[str]]] = {
     "hydra_optuna_sweeper._impl.create_params_from_overrides": (_impl.create_params_from_overrides, ["arguments"]),
     "hydra_optuna_sweeper._impl.OptunaSweeperImpl": (
-        _impl.OptunaSweeperImpl, ["sampler", "direction", "storage", "study_name", "n_trials", "n_jobs",
-                                  "max_failure_rate", "custom_search_space", "params"]),
+        _impl.OptunaSweeperImpl,
+        [
+            "sampler",
+            "direction",
+            "storage",
+            "study_name",
+            "n_trials",
+            "n_jobs",
+            "max_failure_rate",
+            "custom_search_space",
+            "params",
+        ],
+    ),
     "hydra_optuna_sweeper._impl.OptunaSweeperImpl._configure_trials": (
         _impl.OptunaSweeperImpl._configure_trials,
-        ["self", "trials", "search_space_distributions", "fixed_params", "fixed_overrides"]),
+        ["self", "trials", "search_space_distributions", "fixed_params", "fixed_overrides"],
+    ),
     "hydra_optuna_sweeper._impl.OptunaSweeperImpl._to_grid_sampler_choices": (
-        _impl.OptunaSweeperImpl._to_grid_sampler_choices, ["distribution"]),
+        _impl.OptunaSweeperImpl._to_grid_sampler_choices,
+        ["distribution"],
+    ),
     "optuna.trial.Trial": (optuna.trial.Trial, ["study", "trial_id"]),
 }
 
@@ -114,8 +129,10 @@ def heartbeat_storage(url: str, heartbeat_interval: int, max_retry: int) -> optu
     """An RDB storage that fails RUNNING trials silent for 2 x heartbeat_interval and re-queues them."""
     with experimental():
         return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat_interval,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+            url,
+            heartbeat_interval=heartbeat_interval,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
+        )
 
 
 def fail_stale_trials(study: optuna.Study) -> None:

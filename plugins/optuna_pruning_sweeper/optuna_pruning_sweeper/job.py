@@ -1,14 +1,14 @@
 """What a job of an optuna_pruning sweep uses to report to its trial:
 
-    from optuna_pruning_sweeper import current_trial
+from optuna_pruning_sweeper import current_trial
 
-    trial = current_trial()          # None outside an optuna_pruning sweep
-    for epoch in range(epochs):
-        ...
-        if trial is not None:
-            trial.report(val_acc, epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned()   # or return it: the trial ends PRUNED either way
+trial = current_trial()          # None outside an optuna_pruning sweep
+for epoch in range(epochs):
+    ...
+    if trial is not None:
+        trial.report(val_acc, epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned()   # or return it: the trial ends PRUNED either way
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def trial_of(hydra_cfg) -> optuna.Trial | None:
     if reference is None:
         return None
     url, study_name, trial_id = reference
-    study = optuna.load_study(study_name=study_name, storage=optuna.storages.RDBStorage(url),
-                              pruner=build_pruner(hydra_cfg.sweeper.get("pruner")))
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=optuna.storages.RDBStorage(url),
+        pruner=build_pruner(hydra_cfg.sweeper.get("pruner")),
+    )
     return compat.attach(study, trial_id)

@@ -67,11 +67,13 @@ class Settings:
     metric_names: list[str] | None
 
     def check(self) -> None:
-        rules = [("n_trials", self.n_trials, self.n_trials >= 1, "an integer >= 1"),
-                 ("n_jobs", self.n_jobs, self.n_jobs >= 1, "an integer >= 1"),
-                 ("max_failure_rate", self.max_failure_rate, 0.0 <= self.max_failure_rate <= 1.0, "in [0, 1]"),
-                 ("heartbeat_interval", self.heartbeat_interval, self.heartbeat_interval >= 1, "an integer >= 1 (s)"),
-                 ("max_retry", self.max_retry, self.max_retry >= 0, "an integer >= 0")]
+        rules = [
+            ("n_trials", self.n_trials, self.n_trials >= 1, "an integer >= 1"),
+            ("n_jobs", self.n_jobs, self.n_jobs >= 1, "an integer >= 1"),
+            ("max_failure_rate", self.max_failure_rate, 0.0 <= self.max_failure_rate <= 1.0, "in [0, 1]"),
+            ("heartbeat_interval", self.heartbeat_interval, self.heartbeat_interval >= 1, "an integer >= 1 (s)"),
+            ("max_retry", self.max_retry, self.max_retry >= 0, "an integer >= 0"),
+        ]
         for key, value, ok, allowed in rules:
             if not ok:
                 fail(f"hydra.sweeper.{key}={value}: must be {allowed}")
@@ -87,9 +89,9 @@ def directions(direction: Any) -> list[str]:
 class Outcome:
     state: TrialState
     values: list[float] | None = None
-    reason: str = ""       # why the trial failed
+    reason: str = ""  # why the trial failed
     crashed: bool = False  # the job raised: counts toward max_failure_rate
-    retry: bool = False    # stopped from outside (Interrupted): run again, up to max_retry times
+    retry: bool = False  # stopped from outside (Interrupted): run again, up to max_retry times
 
 
 def outcome(ret: JobReturn, n_objectives: int) -> Outcome:
@@ -127,8 +129,11 @@ def budget_used(study: optuna.Study, below: int | None = None, finished: bool = 
     """Trials that count toward n_trials (only finished ones if `finished`; only numbers < `below`)."""
     trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials if (n := compat.retried_from(t)) is not None}
-    return sum(counts_toward_budget(t, retried) for t in trials
-               if (below is None or t.number < below) and (not finished or t.state.is_finished()))
+    return sum(
+        counts_toward_budget(t, retried)
+        for t in trials
+        if (below is None or t.number < below) and (not finished or t.state.is_finished())
+    )
 
 
 def quoted(text: str) -> str:
@@ -179,8 +184,9 @@ class Search:
     def __init__(self, settings: Settings) -> None:
         settings.check()
         self.settings = settings
-        self.sampler = instantiate(settings.sampler, _execution_whitelist_=(
-            "optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*"))
+        self.sampler = instantiate(
+            settings.sampler, _execution_whitelist_=("optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*")
+        )
         self.pruner = build_pruner(settings.pruner)
         self.directions: list[Any] = directions(settings.direction)  # "minimize" | "maximize"
         self.lock = threading.Lock()
@@ -189,7 +195,8 @@ class Search:
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
-            config=config, hydra_context=hydra_context, task_function=task_function)
+            config=config, hydra_context=hydra_context, task_function=task_function
+        )
 
     # ------------------------------------------------------------ the study
 
@@ -200,19 +207,30 @@ class Search:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                fail(f"hydra.sweeper.storage={self.url!r}: cannot create {path.parent} ({e.strerror}); "
-                     "choose a writable directory")
+                fail(
+                    f"hydra.sweeper.storage={self.url!r}: cannot create {path.parent} ({e.strerror}); "
+                    "choose a writable directory"
+                )
         storage = self.open_storage()
-        study = optuna.create_study(study_name=s.study_name, storage=storage, sampler=sampler, pruner=self.pruner,
-                                    directions=self.directions, load_if_exists=True)
+        study = optuna.create_study(
+            study_name=s.study_name,
+            storage=storage,
+            sampler=sampler,
+            pruner=self.pruner,
+            directions=self.directions,
+            load_if_exists=True,
+        )
         # stale trials are found through a second view of the study whose storage knows the heartbeat
         # settings (Optuna warns when a storage with them is used outside Study.optimize)
-        self.watch = optuna.load_study(study_name=study.study_name, storage=compat.heartbeat_storage(
-            self.url, s.heartbeat_interval, s.max_retry))
+        self.watch = optuna.load_study(
+            study_name=study.study_name, storage=compat.heartbeat_storage(self.url, s.heartbeat_interval, s.max_retry)
+        )
         if s.metric_names:
             if len(s.metric_names) != len(self.directions):
-                fail(f"hydra.sweeper.metric_names={list(s.metric_names)}: needs one name per direction "
-                     f"({len(self.directions)})")
+                fail(
+                    f"hydra.sweeper.metric_names={list(s.metric_names)}: needs one name per direction "
+                    f"({len(self.directions)})"
+                )
             compat.set_metric_names(study, list(s.metric_names))
         return study, storage
 
@@ -228,20 +246,26 @@ class Search:
             except (IntegrityError, OperationalError) as e:
                 error = e
                 if isinstance(e, OperationalError) and not any(
-                        race in str(e) for race in ("already exists", "database is locked")):
+                    race in str(e) for race in ("already exists", "database is locked")
+                ):
                     break  # a wrong URL or a server that is down: no point retrying
                 time.sleep(0.5 * (attempt + 1))
             except Exception as e:
                 error = e
                 break
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        fail(f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot open it ({reason}); check the URL "
-             "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials")
+        fail(
+            f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot open it ({reason}); check the URL "
+            "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials"
+        )
 
     def sweep(self, arguments: list[str]) -> None:
         if changed := compat.broken():
-            fail("the installed hydra-optuna-sweeper or optuna changed private API this sweeper uses: "
-                 + "; ".join(changed) + " (tested with hydra-optuna-sweeper 1.4.0rc3)")
+            fail(
+                "the installed hydra-optuna-sweeper or optuna changed private API this sweeper uses: "
+                + "; ".join(changed)
+                + " (tested with hydra-optuna-sweeper 1.4.0rc3)"
+            )
         s = self.settings
         params = [f"{k!s}={v}" for k, v in (s.params or {}).items()]
         self.space = compat.search_space(params + list(arguments))
@@ -257,19 +281,30 @@ class Search:
         self.error: BaseException | None = None
         concurrent = any(c.__module__.startswith(CONCURRENT_LAUNCHERS) for c in type(self.launcher).__mro__)
         refill = s.refill and s.n_jobs > 1 and concurrent
-        log.info("Study %s in %s: %d of %d trials done or running; sampler %s, pruner %s, directions %s; "
-                 "%d trials at a time%s", self.study.study_name, mask_password(self.url), budget_used(self.study),
-                 self.n_trials, type(sampler).__name__, type(self.pruner).__name__, self.directions, s.n_jobs,
-                 " (each slot refilled at once)" if refill else "")
+        log.info(
+            "Study %s in %s: %d of %d trials done or running; sampler %s, pruner %s, directions %s; "
+            "%d trials at a time%s",
+            self.study.study_name,
+            mask_password(self.url),
+            budget_used(self.study),
+            self.n_trials,
+            type(sampler).__name__,
+            type(self.pruner).__name__,
+            self.directions,
+            s.n_jobs,
+            " (each slot refilled at once)" if refill else "",
+        )
         with Heartbeats(storage, s.heartbeat_interval) as self.beats:
             self.run_slots(s.n_jobs) if refill else self.run_batches(s.n_jobs)
         if self.error is not None:
             raise self.error
         self.save_results()
         if self.stopped:
-            fail(f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: {self.failures} of n_trials={self.n_trials} "
-                 f"jobs raised an error ({self.failures / self.n_trials:.0%}), so the search stopped; the first: "
-                 f"{self.first_failure}")
+            fail(
+                f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: {self.failures} of n_trials={self.n_trials} "
+                f"jobs raised an error ({self.failures / self.n_trials:.0%}), so the search stopped; the first: "
+                f"{self.first_failure}"
+            )
 
     # ------------------------------------------------------------ ask, launch, tell
 
@@ -293,8 +328,16 @@ class Search:
             except Exception:
                 self.study.tell(trial, state=TrialState.FAIL)
                 raise
-            asked.append((trial, (*overrides, f"++hydra.job.env_set.{TRIAL_ID}={trial_id}",
-                                  f"++hydra.job.env_set.{STUDY}={quoted(self.study.study_name)}")))
+            asked.append(
+                (
+                    trial,
+                    (
+                        *overrides,
+                        f"++hydra.job.env_set.{TRIAL_ID}={trial_id}",
+                        f"++hydra.job.env_set.{STUDY}={quoted(self.study.study_name)}",
+                    ),
+                )
+            )
         return asked
 
     def tell(self, trial: optuna.Trial, ret: JobReturn) -> None:
@@ -307,8 +350,11 @@ class Search:
                 trial.set_user_attr("fail_reason", result.reason[:500])
             self.study.tell(trial, values=result.values, state=result.state)
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as e:
-            log.warning("trial %d was already finished by another worker (%s); its job's result is not recorded",
-                        trial.number, e)
+            log.warning(
+                "trial %d was already finished by another worker (%s); its job's result is not recorded",
+                trial.number,
+                e,
+            )
             return
         except RuntimeError as e:  # GridSampler stops the study after its last point; the trial is recorded
             if "Study.stop" not in str(e):
@@ -332,7 +378,9 @@ class Search:
 
     def run_slots(self, n_jobs: int) -> None:
         """n_jobs slots, each launching one trial at a time: a slot whose trial ends takes the next at once."""
-        slots = [threading.Thread(target=self.slot, name=f"optuna-pruning-slot-{i}", daemon=True) for i in range(n_jobs)]
+        slots = [
+            threading.Thread(target=self.slot, name=f"optuna-pruning-slot-{i}", daemon=True) for i in range(n_jobs)
+        ]
         for slot in slots:
             slot.start()
         for slot in slots:
@@ -346,7 +394,7 @@ class Search:
                     asked = self.ask(1)
                     if not asked:
                         return
-                    (trial, overrides), = asked
+                    ((trial, overrides),) = asked
                     job_idx, self.job_idx = self.job_idx, self.job_idx + 1
                 try:
                     ret = self.launcher.launch([overrides], initial_job_idx=job_idx)[0]
@@ -368,8 +416,16 @@ class Search:
         complete = result.state == TrialState.COMPLETE and result.values is not None and len(result.values) == 1
         shown = f" {result.values[0]:.4g}" if complete and result.values is not None else ""
         why = f" ({result.reason})" if result.reason else ""
-        log.info("trial %d (%d of %d done): %s%s%s%s", trial.number, budget_used(self.study, finished=True), self.n_trials,
-                 result.state.name, shown, why, f"; best so far {best.value:.4g} (trial {best.number})" if best else "")
+        log.info(
+            "trial %d (%d of %d done): %s%s%s%s",
+            trial.number,
+            budget_used(self.study, finished=True),
+            self.n_trials,
+            result.state.name,
+            shown,
+            why,
+            f"; best so far {best.value:.4g} (trial {best.number})" if best else "",
+        )
 
     def save_results(self) -> None:
         study = self.study
@@ -381,12 +437,18 @@ class Search:
             return
         results: dict[str, Any]
         if len(self.directions) > 1:
-            results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values}
-                                                       for t in study.best_trials]}
+            results = {
+                "name": "optuna",
+                "solutions": [{"params": t.params, "values": t.values} for t in study.best_trials],
+            }
         else:
             best = study.best_trial
-            results = {"name": "optuna", "best_params": best.params, "best_value": best.value,
-                       "best_trial": best.number}
+            results = {
+                "name": "optuna",
+                "best_params": best.params,
+                "best_value": best.value,
+                "best_trial": best.number,
+            }
             log.info("Best value %s with %s", best.value, best.params)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)  # absent when the budget was already met

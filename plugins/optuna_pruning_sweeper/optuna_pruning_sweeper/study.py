@@ -17,14 +17,14 @@ def storage_url(storage: str | None, sweep_dir: str | Path, cwd: str | Path) -> 
     if storage is None:
         return SQLITE + str((Path(cwd) / sweep_dir / DEFAULT_FILE).resolve())
     if storage.startswith(SQLITE) and storage != SQLITE + ":memory:":
-        path = Path(storage[len(SQLITE):])
+        path = Path(storage[len(SQLITE) :])
         return SQLITE + str(path if path.is_absolute() else (Path(cwd) / path).resolve())
     return storage
 
 
 def sqlite_file(url: str) -> Path | None:
     """The database file of an sqlite:/// URL; None for any other URL."""
-    return Path(url[len(SQLITE):]) if url.startswith(SQLITE) and url != SQLITE + ":memory:" else None
+    return Path(url[len(SQLITE) :]) if url.startswith(SQLITE) and url != SQLITE + ":memory:" else None
 
 
 def mask_password(url: Any) -> Any:

@@ -37,17 +37,22 @@ def test_every_private_call_is_in_compat() -> None:
 
 def test_the_plugin_scan_imports_no_optuna() -> None:
     """Hydra imports every public module of hydra_plugins when it scans: ours must not load Optuna."""
-    code = ("import sys; from hydra.core.plugins import Plugins; Plugins.instance(); "
-            "import hydra_plugins.optuna_pruning_sweeper.optuna_pruning_sweeper as m, hydra_plugins.hydra_optuna_sweeper; "
-            "print('optuna' in sys.modules)")
+    code = (
+        "import sys; from hydra.core.plugins import Plugins; Plugins.instance(); "
+        "import hydra_plugins.optuna_pruning_sweeper.optuna_pruning_sweeper as m, hydra_plugins.hydra_optuna_sweeper; "
+        "print('optuna' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("module", ["hydra_plugins.optuna_pruning_sweeper.config",
-                                    "hydra_plugins.optuna_pruning_sweeper.optuna_pruning_sweeper"])
+@pytest.mark.parametrize(
+    "module",
+    ["hydra_plugins.optuna_pruning_sweeper.config", "hydra_plugins.optuna_pruning_sweeper.optuna_pruning_sweeper"],
+)
 def test_plugin_modules_import_without_warnings(module) -> None:
-    result = subprocess.run([sys.executable, "-W", "error", "-c", f"import {module}"], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", f"import {module}"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr

@@ -18,8 +18,8 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
-
 from sweeper_testing import APPS, EXAMPLE, python
+
 from optuna_pruning_sweeper import compat
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error")]
@@ -39,9 +39,20 @@ def launched(root: Path) -> list[int]:
 
 
 def test_the_example_app_prunes_with_joblib(tmp_path) -> None:
-    result = subprocess.run([*python(), str(EXAMPLE / "toy.py"), "-m", f"hydra.sweep.dir={tmp_path}",
-                             "hydra.sweeper.n_trials=10", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            *python(),
+            str(EXAMPLE / "toy.py"),
+            "-m",
+            f"hydra.sweep.dir={tmp_path}",
+            "hydra.sweeper.n_trials=10",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     study = optuna.load_study(study_name="toy", storage=f"sqlite:///{tmp_path}/optuna.db")
     states = [t.state for t in study.trials]
@@ -52,10 +63,19 @@ def test_the_example_app_prunes_with_joblib(tmp_path) -> None:
 def test_two_workers_with_jobs_longer_than_the_heartbeat_run_exactly_n_trials(tmp_path, url) -> None:
     """Jobs of a plain app (no reporting) take 2.5 x heartbeat_interval: the sweeper's own heartbeats
     keep them alive, so neither worker fails the other's running trial."""
-    common = ["hydra.sweeper.n_trials=4", f"hydra.sweeper.storage={url}", "hydra.sweeper.heartbeat_interval=1",
-              "seconds=2.5", "hydra.sweeper.sampler.seed=null"]
-    workers = [subprocess.Popen(app(tmp_path, *common, sweep_dir=f"w{i}"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for i in range(2)]
+    common = [
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweeper.storage={url}",
+        "hydra.sweeper.heartbeat_interval=1",
+        "seconds=2.5",
+        "hydra.sweeper.sampler.seed=null",
+    ]
+    workers = [
+        subprocess.Popen(
+            app(tmp_path, *common, sweep_dir=f"w{i}"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for i in range(2)
+    ]
     for worker in workers:
         out, err = worker.communicate(timeout=300)
         assert worker.returncode == 0, err[-3000:]
@@ -68,16 +88,18 @@ def test_two_workers_with_jobs_longer_than_the_heartbeat_run_exactly_n_trials(tm
 
 def test_a_killed_workers_trial_is_recovered(tmp_path, url) -> None:
     common = [f"hydra.sweeper.storage={url}", "hydra.sweeper.heartbeat_interval=1", "hydra.sweeper.n_trials=2"]
-    worker = subprocess.Popen(app(tmp_path, *common, "seconds=60", sweep_dir="killed"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        app(tmp_path, *common, "seconds=60", sweep_dir="killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.time() + 60
     while time.time() < deadline and not list((tmp_path / "killed").rglob(".hydra/hydra.yaml")):
         time.sleep(0.2)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     time.sleep(3.5)  # past the grace period (2 s; SQLite keeps whole seconds): its trial is stale
-    result = subprocess.run(app(tmp_path, *common, "seconds=0", sweep_dir="rescue"), capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        app(tmp_path, *common, "seconds=0", sweep_dir="rescue"), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="app", storage=url).trials
     lost = [t for t in trials if t.state == TrialState.FAIL]
@@ -89,10 +111,22 @@ def test_a_killed_workers_trial_is_recovered(tmp_path, url) -> None:
 @pytest.mark.parametrize("refill", [True, False])
 def test_a_finished_trials_slot_takes_the_next_trial_at_once(tmp_path, url, refill) -> None:
     """Trial 0 runs for 6 s, the others for 0.3 s, two at a time (joblib)."""
-    result = subprocess.run(app(tmp_path, f"hydra.sweeper.storage={url}", "hydra.sweeper.n_trials=4",
-                                "hydra.sweeper.n_jobs=2", f"hydra.sweeper.refill={refill}", "hydra/launcher=joblib",
-                                "hydra.launcher.n_jobs=2", "seconds=0.3", "first_seconds=6"),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        app(
+            tmp_path,
+            f"hydra.sweeper.storage={url}",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.n_jobs=2",
+            f"hydra.sweeper.refill={refill}",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            "seconds=0.3",
+            "first_seconds=6",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     trials = optuna.load_study(study_name="app", storage=url).trials
     assert all(t.state == TrialState.COMPLETE for t in trials)
@@ -103,14 +137,25 @@ def test_a_finished_trials_slot_takes_the_next_trial_at_once(tmp_path, url, refi
 
 @pytest.mark.parametrize("rate, stops", [(0.5, True), (1.0, False)])
 def test_crashing_jobs_end_the_search_with_one_line_past_max_failure_rate(tmp_path, rate, stops) -> None:
-    result = subprocess.run(app(tmp_path, "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2",
-                                f"hydra.sweeper.max_failure_rate={rate}", "error=true"),
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        app(
+            tmp_path,
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.n_jobs=2",
+            f"hydra.sweeper.max_failure_rate={rate}",
+            "error=true",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in result.stderr.splitlines() if "cfg.error is True" in line]
     if stops:
         assert result.returncode == 2 and "Traceback" not in result.stderr
-        assert lines == ["error: hydra.sweeper.max_failure_rate=0.5: 4 of n_trials=6 jobs raised an error (67%), so "
-                         "the search stopped; the first: RuntimeError: cfg.error is True"]
+        assert lines == [
+            "error: hydra.sweeper.max_failure_rate=0.5: 4 of n_trials=6 jobs raised an error (67%), so "
+            "the search stopped; the first: RuntimeError: cfg.error is True"
+        ]
     else:
         assert result.returncode == 0 and lines == [], result.stderr[-3000:]
 
@@ -123,13 +168,19 @@ def free_port() -> int:
 
 def test_optuna_dashboard_reads_the_study_over_http(tmp_path, url) -> None:
     pytest.importorskip("optuna_dashboard")
-    result = subprocess.run(app(tmp_path, f"hydra.sweeper.storage={url}", "hydra.sweeper.n_trials=3",
-                                "hydra.sweeper.metric_names=[loss]"), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        app(tmp_path, f"hydra.sweeper.storage={url}", "hydra.sweeper.n_trials=3", "hydra.sweeper.metric_names=[loss]"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "optuna-dashboard"), url, "--host", "127.0.0.1",
-                               "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), url, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         studies = None
         for _ in range(100):

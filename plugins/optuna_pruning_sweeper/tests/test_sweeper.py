@@ -21,15 +21,34 @@ pytestmark = pytest.mark.filterwarnings("error")  # as hydra-optuna-sweeper test
 COMPLETE, PRUNED, FAIL = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
 
 
-def sweep(runner, tmp_path: Path, task, *overrides: str, url: str | None = None,
-          space: tuple[str, ...] = ("+x=interval(-3, 3)",)) -> optuna.Study:
+def sweep(
+    runner,
+    tmp_path: Path,
+    task,
+    *overrides: str,
+    url: str | None = None,
+    space: tuple[str, ...] = ("+x=interval(-3, 3)",),
+) -> optuna.Study:
     url = url or f"sqlite:///{tmp_path}/study.db"
-    with runner(calling_file=None, calling_module="hydra.test_utils.a_module", task_function=task,
-                config_path="configs", config_name="compose.yaml",
-                overrides=["hydra/sweeper=optuna_pruning", "hydra/launcher=basic", "hydra/sweeper/pruner=none",
-                           f"hydra.sweeper.storage={url}", "hydra.sweeper.study_name=toy", "hydra.sweeper.n_jobs=1",
-                           "hydra.sweeper.sampler.seed=0", *space, *overrides],
-                temp_dir=tmp_path / "sweep"):
+    with runner(
+        calling_file=None,
+        calling_module="hydra.test_utils.a_module",
+        task_function=task,
+        config_path="configs",
+        config_name="compose.yaml",
+        overrides=[
+            "hydra/sweeper=optuna_pruning",
+            "hydra/launcher=basic",
+            "hydra/sweeper/pruner=none",
+            f"hydra.sweeper.storage={url}",
+            "hydra.sweeper.study_name=toy",
+            "hydra.sweeper.n_jobs=1",
+            "hydra.sweeper.sampler.seed=0",
+            *space,
+            *overrides,
+        ],
+        temp_dir=tmp_path / "sweep",
+    ):
         pass
     return optuna.load_study(study_name="toy", storage=url)
 
@@ -48,15 +67,19 @@ def test_n_trials_is_the_studys_total(hydra_sweep_runner, tmp_path) -> None:
         assert [t.state for t in study.trials] == [COMPLETE] * expected
 
 
-@pytest.mark.parametrize("direction, rejected, reason", [
-    ("minimize", math.nan, "returned NaN"),
-    ("minimize", None, "returned None, not a number"),
-    ("minimize", "1.0", "returned '1.0', not a number"),
-    ("minimize", [1.0, 2.0], "returned 2 values for 1 objectives"),
-    ("[minimize,minimize]", [1.0], "returned 1 values for 2 objectives"),
-])
-def test_a_rejected_return_value_fails_that_trial_only(hydra_sweep_runner, tmp_path, direction, rejected,
-                                                       reason) -> None:
+@pytest.mark.parametrize(
+    "direction, rejected, reason",
+    [
+        ("minimize", math.nan, "returned NaN"),
+        ("minimize", None, "returned None, not a number"),
+        ("minimize", "1.0", "returned '1.0', not a number"),
+        ("minimize", [1.0, 2.0], "returned 2 values for 1 objectives"),
+        ("[minimize,minimize]", [1.0], "returned 1 values for 2 objectives"),
+    ],
+)
+def test_a_rejected_return_value_fails_that_trial_only(
+    hydra_sweep_runner, tmp_path, direction, rejected, reason
+) -> None:
     calls = []
 
     def task(cfg) -> Any:
@@ -66,7 +89,9 @@ def test_a_rejected_return_value_fails_that_trial_only(hydra_sweep_runner, tmp_p
         return 1.0 if direction == "minimize" else [1.0, 1.0]
 
     # max_failure_rate stays upstream's 0.0: a rejected value is not a crash
-    study = sweep(hydra_sweep_runner, tmp_path, task, f"hydra.sweeper.direction={direction}", "hydra.sweeper.n_trials=3")
+    study = sweep(
+        hydra_sweep_runner, tmp_path, task, f"hydra.sweeper.direction={direction}", "hydra.sweeper.n_trials=3"
+    )
     assert [t.state for t in study.trials] == [FAIL, COMPLETE, COMPLETE]
     assert reason in study.trials[0].user_attrs["fail_reason"]
 
@@ -79,8 +104,10 @@ def test_a_crash_past_max_failure_rate_stops_the_search_with_one_line(hydra_swee
         sweep(hydra_sweep_runner, tmp_path, crash, "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.25")
     assert stop.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert lines == ["error: hydra.sweeper.max_failure_rate=0.25: 2 of n_trials=4 jobs raised an error (50%), so the "
-                     "search stopped; the first: RuntimeError: boom"]
+    assert lines == [
+        "error: hydra.sweeper.max_failure_rate=0.25: 2 of n_trials=4 jobs raised an error (50%), so the "
+        "search stopped; the first: RuntimeError: boom"
+    ]
     study = optuna.load_study(study_name="toy", storage=f"sqlite:///{tmp_path}/study.db")
     assert [t.state for t in study.trials] == [FAIL, FAIL]  # counted over the search, not per batch
 
@@ -94,7 +121,9 @@ def test_crashes_within_max_failure_rate_are_failed_trials(hydra_sweep_runner, t
             raise RuntimeError("boom")
         return 0.5
 
-    study = sweep(hydra_sweep_runner, tmp_path, sometimes, "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.25")
+    study = sweep(
+        hydra_sweep_runner, tmp_path, sometimes, "hydra.sweeper.n_trials=4", "hydra.sweeper.max_failure_rate=0.25"
+    )
     assert [t.state for t in study.trials] == [COMPLETE, FAIL, COMPLETE, COMPLETE]
     assert study.trials[1].user_attrs["fail_reason"] == "RuntimeError: boom"
 
@@ -111,9 +140,17 @@ def test_a_job_reports_to_its_trial_and_is_pruned(hydra_sweep_runner, tmp_path) 
                 raise optuna.TrialPruned()
         return cfg.x
 
-    study = sweep(hydra_sweep_runner, tmp_path, train, "hydra.sweeper.direction=maximize",
-                  "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0", "hydra.sweeper.pruner.n_warmup_steps=1",
-                  "hydra.sweeper.n_trials=8", space=("+x=choice(-10, -1, 1, 2)",))
+    study = sweep(
+        hydra_sweep_runner,
+        tmp_path,
+        train,
+        "hydra.sweeper.direction=maximize",
+        "hydra/sweeper/pruner=threshold",
+        "hydra.sweeper.pruner.lower=0",
+        "hydra.sweeper.pruner.n_warmup_steps=1",
+        "hydra.sweeper.n_trials=8",
+        space=("+x=choice(-10, -1, 1, 2)",),
+    )
     for trial in study.trials:
         negative = trial.params["+x"] < 0
         assert trial.state == (PRUNED if negative else COMPLETE)
@@ -122,8 +159,15 @@ def test_a_job_reports_to_its_trial_and_is_pruned(hydra_sweep_runner, tmp_path) 
 
 @pytest.mark.parametrize("pruner", ["none", "median"])
 def test_grid_sampler_runs_each_point_once(hydra_sweep_runner, tmp_path, pruner) -> None:
-    study = sweep(hydra_sweep_runner, tmp_path, lambda cfg: cfg.x * cfg.y, "hydra/sweeper/sampler=grid",
-                  f"hydra/sweeper/pruner={pruner}", "hydra.sweeper.n_trials=20", space=("+x=choice(1, 2, 3)", "+y=range(0, 2)"))
+    study = sweep(
+        hydra_sweep_runner,
+        tmp_path,
+        lambda cfg: cfg.x * cfg.y,
+        "hydra/sweeper/sampler=grid",
+        f"hydra/sweeper/pruner={pruner}",
+        "hydra.sweeper.n_trials=20",
+        space=("+x=choice(1, 2, 3)", "+y=range(0, 2)"),
+    )
     points = sorted((t.params["+x"], t.params["+y"]) for t in study.trials)
     assert points == [(x, y) for x in (1, 2, 3) for y in (0, 1)]
     assert all(t.state == COMPLETE for t in study.trials)
@@ -135,7 +179,9 @@ def test_an_interrupted_trial_is_failed_and_run_again(hydra_sweep_runner, tmp_pa
     lost = study.ask({"+x": optuna.distributions.FloatDistribution(-3, 3)})  # a worker was killed running it
     optuna.storages.RDBStorage(url).record_heartbeat(compat.trial_id(lost))
     time.sleep(3.5)  # older than 2 x heartbeat_interval (SQLite keeps whole seconds)
-    study = sweep(hydra_sweep_runner, tmp_path, square, "hydra.sweeper.n_trials=3", "hydra.sweeper.heartbeat_interval=1")
+    study = sweep(
+        hydra_sweep_runner, tmp_path, square, "hydra.sweeper.n_trials=3", "hydra.sweeper.heartbeat_interval=1"
+    )
     states = [t.state for t in study.trials]
     assert states.count(FAIL) == 1 and states.count(COMPLETE) == 3  # 3 counted: the retry replaces the lost one
     retry = [t for t in study.trials if compat.retried_from(t) == lost.number]
@@ -155,22 +201,35 @@ def test_a_null_storage_is_a_file_in_the_sweep_directory(hydra_sweep_runner, tmp
         seen.append(current_trial().number)
         return 1.0
 
-    with hydra_sweep_runner(calling_file=None, calling_module="hydra.test_utils.a_module", task_function=task,
-                            config_path="configs", config_name="compose.yaml",
-                            overrides=["hydra/sweeper=optuna_pruning", "hydra/launcher=basic", "hydra.sweeper.n_trials=3",
-                                       "hydra.sweeper.study_name=toy", "+x=interval(0, 1)"],
-                            temp_dir=tmp_path / "sweep"):
+    with hydra_sweep_runner(
+        calling_file=None,
+        calling_module="hydra.test_utils.a_module",
+        task_function=task,
+        config_path="configs",
+        config_name="compose.yaml",
+        overrides=[
+            "hydra/sweeper=optuna_pruning",
+            "hydra/launcher=basic",
+            "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.study_name=toy",
+            "+x=interval(0, 1)",
+        ],
+        temp_dir=tmp_path / "sweep",
+    ):
         study = optuna.load_study(study_name="toy", storage=f"sqlite:///{tmp_path}/sweep/optuna.db")
         assert len(study.trials) == 3
     assert seen == [0, 1, 2]
 
 
-@pytest.mark.parametrize("key, value, allowed", [
-    ("max_failure_rate", "1.5", "must be in [0, 1]"),
-    ("n_jobs", "0", "must be an integer >= 1"),
-    ("heartbeat_interval", "0", "must be an integer >= 1 (s)"),
-    ("metric_names", "[a,b]", "needs one name per direction (1)"),
-])
+@pytest.mark.parametrize(
+    "key, value, allowed",
+    [
+        ("max_failure_rate", "1.5", "must be in [0, 1]"),
+        ("n_jobs", "0", "must be an integer >= 1"),
+        ("heartbeat_interval", "0", "must be an integer >= 1 (s)"),
+        ("metric_names", "[a,b]", "needs one name per direction (1)"),
+    ],
+)
 def test_a_bad_setting_is_one_line(hydra_sweep_runner, tmp_path, capsys, key, value, allowed) -> None:
     with pytest.raises(SystemExit) as stop:
         sweep(hydra_sweep_runner, tmp_path, square, f"hydra.sweeper.{key}={value}")

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 from omegaconf import MISSING
+
+from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 
 
 @dataclass
@@ -52,6 +53,7 @@ class HyperbandPrunerConf:
 @dataclass
 class ThresholdPrunerConf:
     """Stop a trial whose reported value is below `lower` (or above `upper`) after n_warmup_steps."""
+
     _target_: str = "optuna.pruners.ThresholdPruner"
     lower: float | None = 0.2
     upper: float | None = None
@@ -84,10 +86,17 @@ class OptunaPruningSweeperConf(OptunaSweeperConf):
     metric_names: list[str] | None = None
 
 
-ConfigStore.instance().store(group="hydra/sweeper", name="optuna_pruning", node=OptunaPruningSweeperConf,
-                             provider="optuna_pruning_sweeper")
-for _name, _node in {"median": MedianPrunerConf, "percentile": PercentilePrunerConf,
-                     "successive_halving": SuccessiveHalvingPrunerConf, "hyperband": HyperbandPrunerConf,
-                     "threshold": ThresholdPrunerConf, "none": NopPrunerConf}.items():
-    ConfigStore.instance().store(group="hydra/sweeper/pruner", name=_name, node=_node,
-                                 provider="optuna_pruning_sweeper")
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="optuna_pruning", node=OptunaPruningSweeperConf, provider="optuna_pruning_sweeper"
+)
+for _name, _node in {
+    "median": MedianPrunerConf,
+    "percentile": PercentilePrunerConf,
+    "successive_halving": SuccessiveHalvingPrunerConf,
+    "hyperband": HyperbandPrunerConf,
+    "threshold": ThresholdPrunerConf,
+    "none": NopPrunerConf,
+}.items():
+    ConfigStore.instance().store(
+        group="hydra/sweeper/pruner", name=_name, node=_node, provider="optuna_pruning_sweeper"
+    )
