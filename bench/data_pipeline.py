@@ -18,12 +18,12 @@ import time
 
 import numpy as np
 import torch
+from _common import REAL, ROOT, has_real_data, result, table
 from hydra import compose, initialize_config_dir
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from _common import REAL, ROOT, has_real_data, result, table
 from cifar_sweep.data import Inputs, Split, read_npz, synthetic_arrays
 
 BATCH = 64
@@ -32,14 +32,16 @@ BATCH = 64
 class NotebookDataset(Dataset):
     def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
         self.x, self.y = x, y
-        self.transform = transforms.Compose([
-            transforms.RandomRotation(15),
-            transforms.RandomAffine(0, translate=(0.1, 0.1)),
-            transforms.RandomHorizontalFlip(),
-            transforms.Resize(32),
-            transforms.ToTensor(),
-            transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
-        ])
+        self.transform = transforms.Compose(
+            [
+                transforms.RandomRotation(15),
+                transforms.RandomAffine(0, translate=(0.1, 0.1)),
+                transforms.RandomHorizontalFlip(),
+                transforms.Resize(32),
+                transforms.ToTensor(),
+                transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self.y)
@@ -74,20 +76,34 @@ def main() -> None:
     repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     x, y = read_npz(REAL / "train.npz") if has_real_data() else synthetic_arrays(n, seed=0)
     x, y = np.ascontiguousarray(x[:n]), y[:n]
-    split, inputs, dataset = Split(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)), \
-        study_inputs(), NotebookDataset(x, y)
+    split, inputs, dataset = (
+        Split(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()), torch.from_numpy(y)),
+        study_inputs(),
+        NotebookDataset(x, y),
+    )
     ours(Split(split.x[:1024], split.y[:1024]), inputs)  # warm-up
     rates = {"ours": [], "study": []}
     for _ in range(repeats):  # interleaved: a slow spell of the machine hits both
         rates["ours"].append(ours(split, inputs))
         rates["study"].append(study(dataset))
     ratios = [a / b for a, b in zip(rates["ours"], rates["study"])]
-    print(f"{n} images ({'real arrays' if has_real_data() else 'synthetic'}), batch {BATCH}, the notebook's "
-          f"transforms, {repeats} interleaved repeats, torch threads {torch.get_num_threads()}")
-    table([(name, f"{statistics.median(r):,.0f}", f"{min(r):,.0f} - {max(r):,.0f}") for name, r in
-           (("ours (batched, on device)", rates["ours"]), ("study (PIL + DataLoader, 2 workers)", rates["study"]))],
-          ("pipeline", "median images/s", "range"))
-    print(f"speed-up per repeat: median {statistics.median(ratios):.1f}x, range {min(ratios):.1f}x - {max(ratios):.1f}x")
+    print(
+        f"{n} images ({'real arrays' if has_real_data() else 'synthetic'}), batch {BATCH}, the notebook's "
+        f"transforms, {repeats} interleaved repeats, torch threads {torch.get_num_threads()}"
+    )
+    table(
+        [
+            (name, f"{statistics.median(r):,.0f}", f"{min(r):,.0f} - {max(r):,.0f}")
+            for name, r in (
+                ("ours (batched, on device)", rates["ours"]),
+                ("study (PIL + DataLoader, 2 workers)", rates["study"]),
+            )
+        ],
+        ("pipeline", "median images/s", "range"),
+    )
+    print(
+        f"speed-up per repeat: median {statistics.median(ratios):.1f}x, range {min(ratios):.1f}x - {max(ratios):.1f}x"
+    )
     result("data_pipeline_speedup", statistics.median(ratios), ">=10")
 
 

@@ -21,22 +21,29 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _common import REAL, ROOT, has_real_data, result, table
 from hydra import compose, initialize_config_dir
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from _common import REAL, ROOT, has_real_data, result, table
 from cifar_sweep.data import read_npz
 from cifar_sweep.models import VGG
-from cifar_sweep.stats import difference_interval, welch_p
 from cifar_sweep.placement import resolve_device
+from cifar_sweep.stats import difference_interval, welch_p
 from cifar_sweep.train import Placement, train
 
 NORMALIZE = transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-TRAIN_TRANSFORM = transforms.Compose([transforms.RandomRotation(15), transforms.RandomAffine(0, translate=(0.1, 0.1)),
-                                      transforms.RandomHorizontalFlip(), transforms.Resize(32), transforms.ToTensor(),
-                                      NORMALIZE])
+TRAIN_TRANSFORM = transforms.Compose(
+    [
+        transforms.RandomRotation(15),
+        transforms.RandomAffine(0, translate=(0.1, 0.1)),
+        transforms.RandomHorizontalFlip(),
+        transforms.Resize(32),
+        transforms.ToTensor(),
+        NORMALIZE,
+    ]
+)
 TEST_TRANSFORM = transforms.Compose([transforms.Resize(32), transforms.ToTensor(), NORMALIZE])
 
 
@@ -76,8 +83,17 @@ def notebook(seed: int, epochs: int, width: float, train_set, test_set) -> float
 
 def ours(seed: int, epochs: int, width: float, data_overrides: list[str]) -> float:
     with initialize_config_dir(config_dir=str(ROOT / "conf")):
-        cfg = compose("config", ["experiment=study_final", f"model.width={width}", f"trainer.epochs={epochs}",
-                                 f"seed={seed}", "trainer.progress_bar=false", *data_overrides])
+        cfg = compose(
+            "config",
+            [
+                "experiment=study_final",
+                f"model.width={width}",
+                f"trainer.epochs={epochs}",
+                f"seed={seed}",
+                "trainer.progress_bar=false",
+                *data_overrides,
+            ],
+        )
     with tempfile.TemporaryDirectory() as run_dir:
         return train(cfg, Path(run_dir), Placement(resolve_device(cfg.trainer.device)))["test_acc"]
 
@@ -102,11 +118,18 @@ def main() -> None:
     a, b = np.array(mine), np.array(theirs)
     diff = a.mean() - b.mean()
     low, high = difference_interval(a, b)
-    print(f"\nstudy_final vs the notebook's torchvision pipeline: VGG16 width {width}, {epochs} epochs, all 50,000 "
-          f"training images, {seeds} seeds, test accuracy after the last epoch; {time.perf_counter() - start:.0f} s")
+    print(
+        f"\nstudy_final vs the notebook's torchvision pipeline: VGG16 width {width}, {epochs} epochs, all 50,000 "
+        f"training images, {seeds} seeds, test accuracy after the last epoch; {time.perf_counter() - start:.0f} s"
+    )
     table(rows, ("seed", "ours test_acc", "ours s", "notebook test_acc", "notebook s"))
-    table([("ours (study_final)", f"{a.mean():.4f}", f"{a.std(ddof=1):.4f}"),
-           ("notebook (torchvision)", f"{b.mean():.4f}", f"{b.std(ddof=1):.4f}")], ("pipeline", "mean", "std"))
+    table(
+        [
+            ("ours (study_final)", f"{a.mean():.4f}", f"{a.std(ddof=1):.4f}"),
+            ("notebook (torchvision)", f"{b.mean():.4f}", f"{b.std(ddof=1):.4f}"),
+        ],
+        ("pipeline", "mean", "std"),
+    )
     print(f"difference {diff:+.4f}, 95 % interval [{low:+.4f}, {high:+.4f}] (Welch), p = {welch_p(a, b):.3f}")
     result("fidelity_test_acc_difference", diff, "within seed noise (Welch p >= 0.05)")
 

@@ -19,9 +19,9 @@ import tempfile
 import time
 
 import torch
+from _common import ROOT, data_overrides, has_real_data, result, table
 from hydra import compose, initialize_config_dir
 
-from _common import ROOT, data_overrides, has_real_data, result, table
 from cifar_sweep.fusion import fused_epoch
 from cifar_sweep.placement import resolve_device
 from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
@@ -37,9 +37,18 @@ def runs(k: int, train: int, width: float) -> list:
     built = []
     for i in range(k):
         with initialize_config_dir(config_dir=str(ROOT / "conf")):
-            cfg = compose("config", [*data_overrides(), *sizes(train), f"model.width={width}",
-                                     "trainer.progress_bar=false", f"seed={i}",
-                                     f"optimizer={OPTIMIZERS[i % 3]}", "batch_size=64"])
+            cfg = compose(
+                "config",
+                [
+                    *data_overrides(),
+                    *sizes(train),
+                    f"model.width={width}",
+                    "trainer.progress_bar=false",
+                    f"seed={i}",
+                    f"optimizer={OPTIMIZERS[i % 3]}",
+                    "batch_size=64",
+                ],
+            )
         setup_torch(cfg)
         run = build_run(cfg, Placement(resolve_device(cfg.trainer.device)))
         built.append(run)
@@ -66,10 +75,25 @@ def images_per_second(train: int, width: float, k: int, repeats: int) -> tuple[f
 
 def grid(launcher: str, epochs: int, width: float, train: int, folder: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *data_overrides(), f"model.width={width}",
-                    *sizes(train), f"trainer.epochs={epochs}",
-                    "trainer.progress_bar=false", "optimizer=adam,rmsprop", "seed=0,1", f"hydra/launcher={launcher}",
-                    f"hydra.sweep.dir={folder}"], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "-m",
+            *data_overrides(),
+            f"model.width={width}",
+            *sizes(train),
+            f"trainer.epochs={epochs}",
+            "trainer.progress_bar=false",
+            "optimizer=adam,rmsprop",
+            "seed=0,1",
+            f"hydra/launcher={launcher}",
+            f"hydra.sweep.dir={folder}",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     return time.perf_counter() - start
 
 
@@ -79,8 +103,10 @@ def main() -> None:
     repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     epochs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
     device = resolve_device("auto")
-    print(f"vgg16 width {width}, batch 64, {train:,} {'real' if has_real_data() else 'synthetic'} training images, "
-          f"{device}, torch threads {torch.get_num_threads()}; medians of {repeats} interleaved repeats")
+    print(
+        f"vgg16 width {width}, batch 64, {train:,} {'real' if has_real_data() else 'synthetic'} training images, "
+        f"{device}, torch threads {torch.get_num_threads()}; medians of {repeats} interleaved repeats"
+    )
     rows = []
     for k in (1, 2, 4, 8):
         fused, alone = images_per_second(train, width, k, repeats)

@@ -11,21 +11,32 @@ from __future__ import annotations
 import sys
 
 import torch
+from _common import ROOT, result, table
 from hydra import compose, initialize_config_dir
 
-from _common import ROOT, result, table
 from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
 
-MODES = {"fp32": ["trainer.precision=fp32", "trainer.channels_last=false"],
-         "bf16": ["trainer.precision=bf16", "trainer.channels_last=false"],
-         "bf16+channels_last": ["trainer.precision=bf16", "trainer.channels_last=true"],
-         "bf16+channels_last+compile": ["trainer.precision=bf16", "trainer.channels_last=true", "trainer.compile=true"]}
+MODES = {
+    "fp32": ["trainer.precision=fp32", "trainer.channels_last=false"],
+    "bf16": ["trainer.precision=bf16", "trainer.channels_last=false"],
+    "bf16+channels_last": ["trainer.precision=bf16", "trainer.channels_last=true"],
+    "bf16+channels_last+compile": ["trainer.precision=bf16", "trainer.channels_last=true", "trainer.compile=true"],
+}
 
 
 def images_per_second(batch: int, mode: list[str], steps: int) -> float:
     with initialize_config_dir(config_dir=str(ROOT / "conf")):
-        cfg = compose("config", ["data=synthetic", f"batch_size={batch}", f"data.train_size={steps * batch + 500}",
-                                 "data.val_size=500", "trainer.progress_bar=false", *mode])
+        cfg = compose(
+            "config",
+            [
+                "data=synthetic",
+                f"batch_size={batch}",
+                f"data.train_size={steps * batch + 500}",
+                "data.val_size=500",
+                "trainer.progress_bar=false",
+                *mode,
+            ],
+        )
     setup_torch(cfg)
     run = build_run(cfg, Placement(torch.device("cuda")))
     train_epoch(run, 1)  # warm-up (and compilation)

@@ -21,8 +21,14 @@ from pathlib import Path
 from _common import ROOT, data_overrides, has_real_data, result, table
 
 LINE = r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]"  # Hydra's log-line time stamp
-JOB = [*data_overrides(), "model.width=0.125", "trainer.epochs=1", "data.train_subset=640", "data.val_size=1000",
-       "trainer.progress_bar=false"]
+JOB = [
+    *data_overrides(),
+    "model.width=0.125",
+    "trainer.epochs=1",
+    "data.train_subset=640",
+    "data.val_size=1000",
+    "trainer.progress_bar=false",
+]
 
 
 def stamp(match: re.Match) -> float:
@@ -36,16 +42,25 @@ def first_step_at(run_dir: Path) -> float:
 
 def start_up(run_dir: Path) -> float:
     start = time.time()
-    subprocess.run([sys.executable, str(ROOT / "run.py"), *JOB, f"hydra.run.dir={run_dir}"], cwd=ROOT,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *JOB, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return first_step_at(run_dir) - start
 
 
 def in_multirun(sweep_dir: Path, jobs: int) -> list[float]:
     """Per job of one multirun process: Hydra's launch line for it -> its first optimizer step."""
     seeds = ",".join(map(str, range(jobs)))
-    out = subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *JOB, f"seed={seeds}",
-                          f"hydra.sweep.dir={sweep_dir}"], cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), "-m", *JOB, f"seed={seeds}", f"hydra.sweep.dir={sweep_dir}"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     launched = [stamp(re.search(LINE + rf"\[HYDRA\] \t#{i} : ", out.stdout, re.M)) for i in range(jobs)]
     return [first_step_at(sweep_dir / str(i)) - start for i, start in enumerate(launched)]
 
@@ -56,10 +71,14 @@ def main() -> None:
         start_up(Path(tmp) / "warm")  # fills the page cache
         fresh = [start_up(Path(tmp) / str(i)) for i in range(runs)]
         later = in_multirun(Path(tmp) / "sweep", runs + 1)[1:]  # job 0 pays the process's imports
-    print(f"data: {'real arrays (50,000 + 10,000 images), decoded cache' if has_real_data() else 'synthetic'}; "
-          f"seconds to the first optimizer step")
-    table([(i, f"{a:.2f}", f"{b:.2f}") for i, (a, b) in enumerate(zip(fresh, later))],
-          ("run", "fresh process", "later job in a multirun"))
+    print(
+        f"data: {'real arrays (50,000 + 10,000 images), decoded cache' if has_real_data() else 'synthetic'}; "
+        f"seconds to the first optimizer step"
+    )
+    table(
+        [(i, f"{a:.2f}", f"{b:.2f}") for i, (a, b) in enumerate(zip(fresh, later))],
+        ("run", "fresh process", "later job in a multirun"),
+    )
     result("job_startup_fresh_process_seconds", sorted(fresh)[len(fresh) // 2], "<=3")
     result("job_startup_in_multirun_seconds", sorted(later)[len(later) // 2], "<=3")
 

@@ -16,10 +16,25 @@ from _common import ROOT, data_overrides, has_real_data, result, table
 
 def sweep(extra: list[str], epochs: int, sweep_dir: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *data_overrides(), "model.width=0.125",
-                    f"trainer.epochs={epochs}", "data.train_subset=5000", "data.val_size=2000",
-                    "trainer.progress_bar=false", "optimizer=adam,sgd", f"hydra.sweep.dir={sweep_dir}", *extra],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "-m",
+            *data_overrides(),
+            "model.width=0.125",
+            f"trainer.epochs={epochs}",
+            "data.train_subset=5000",
+            "data.val_size=2000",
+            "trainer.progress_bar=false",
+            "optimizer=adam,sgd",
+            f"hydra.sweep.dir={sweep_dir}",
+            *extra,
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -28,10 +43,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sequential = sweep([], epochs, f"{tmp}/sequential")
         packed = sweep(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], epochs, f"{tmp}/packed")
-    print(f"2 jobs (adam, sgd), vgg16 width 0.125, {epochs} epochs of 5,000 "
-          f"{'real' if has_real_data() else 'synthetic'} images each")
-    table([("sequential (basic launcher, 2 threads)", f"{sequential:.1f}"),
-           ("packed (joblib n_jobs=2, 1 thread each)", f"{packed:.1f}")], ("launcher", "wall seconds"))
+    print(
+        f"2 jobs (adam, sgd), vgg16 width 0.125, {epochs} epochs of 5,000 "
+        f"{'real' if has_real_data() else 'synthetic'} images each"
+    )
+    table(
+        [
+            ("sequential (basic launcher, 2 threads)", f"{sequential:.1f}"),
+            ("packed (joblib n_jobs=2, 1 thread each)", f"{packed:.1f}"),
+        ],
+        ("launcher", "wall seconds"),
+    )
     result("packed_vs_sequential_wall_ratio", packed / sequential, "<=0.6")
 
 

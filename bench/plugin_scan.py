@@ -37,9 +37,14 @@ def main() -> None:
     upstream = [share(r, ("hydra_optuna_sweeper",)) for r in runs]
     total = [r["total"] for r in runs]
     print(f"Hydra plugin scan, {repeats} fresh interpreters, median seconds")
-    table([("optuna_pruning (ours)", f"{statistics.median(ours):.4f}"),
-           ("hydra_optuna_sweeper (upstream)", f"{statistics.median(upstream):.4f}"),
-           ("whole scan, all plugins", f"{statistics.median(total):.4f}")], ("modules", "seconds"))
+    table(
+        [
+            ("optuna_pruning (ours)", f"{statistics.median(ours):.4f}"),
+            ("hydra_optuna_sweeper (upstream)", f"{statistics.median(upstream):.4f}"),
+            ("whole scan, all plugins", f"{statistics.median(total):.4f}"),
+        ],
+        ("modules", "seconds"),
+    )
     result("plugin_scan_seconds", statistics.median(ours), "<0.05")
 
 

@@ -14,26 +14,51 @@ import time
 
 from _common import ROOT, result, table
 
-GRID = ["data=synthetic", "model.width=0.125", "trainer.epochs=1", "trainer.progress_bar=false",
-        "data.train_size=1000", "data.val_size=200", "data.test_size=200"]
+GRID = [
+    "data=synthetic",
+    "model.width=0.125",
+    "trainer.epochs=1",
+    "trainer.progress_bar=false",
+    "data.train_size=1000",
+    "data.val_size=200",
+    "data.test_size=200",
+]
 LAUNCHERS = {
     "joblib, 2 at a time": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-    "slurm, 2 at a time": ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
-                           "hydra.launcher.mem_gb=1", "hydra.launcher.array_parallelism=2"],
+    "slurm, 2 at a time": [
+        "hydra/launcher=slurm",
+        "hydra.launcher.gpus_per_node=0",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=1",
+        "hydra.launcher.array_parallelism=2",
+    ],
 }
 
 
 def grid(launcher: list[str], jobs: int, folder: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "run.py"), "-m", *GRID, f"seed=range(0,{jobs})", *launcher,
-                    f"hydra.sweep.dir={folder}"], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run.py"),
+            "-m",
+            *GRID,
+            f"seed=range(0,{jobs})",
+            *launcher,
+            f"hydra.sweep.dir={folder}",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+    )
     return time.perf_counter() - start
 
 
 def main() -> None:
     jobs = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-    started = subprocess.run([str(ROOT / "scripts" / "slurm-cluster.sh"), "start"], check=True, capture_output=True,
-                             text=True).stdout
+    started = subprocess.run(
+        [str(ROOT / "scripts" / "slurm-cluster.sh"), "start"], check=True, capture_output=True, text=True
+    ).stdout
     for line in started.splitlines():
         key, value = line.removeprefix("export ").split("=", 1)
         os.environ[key] = value.replace("$PATH", os.environ["PATH"])
@@ -42,7 +67,10 @@ def main() -> None:
         for name, launcher in LAUNCHERS.items():
             walls[name] = grid(launcher, jobs, f"{tmp}/{len(walls)}")
     print(f"a grid of {jobs} jobs (vgg16 width 1/8, 1 epoch of 1,000 synthetic images), 2 at a time, 2 CPU cores")
-    table([(name, f"{wall:.1f}", f"{wall / jobs:.1f}") for name, wall in walls.items()], ("launcher", "wall s", "s per job"))
+    table(
+        [(name, f"{wall:.1f}", f"{wall / jobs:.1f}") for name, wall in walls.items()],
+        ("launcher", "wall s", "s per job"),
+    )
     slurm, local = walls["slurm, 2 at a time"], walls["joblib, 2 at a time"]
     result("slurm_overhead_seconds_per_job", (slurm - local) / jobs * 2, "(each of 2 slots, vs joblib)")
 

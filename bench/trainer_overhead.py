@@ -14,9 +14,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _common import ROOT, result, table
 from hydra import compose, initialize_config_dir
 
-from _common import ROOT, result, table
 from cifar_sweep.models import build_model
 from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
 
@@ -25,8 +25,16 @@ BATCH = 64
 
 def config(steps: int):
     with initialize_config_dir(config_dir=str(ROOT / "conf")):
-        return compose("config", ["data=synthetic", "model.width=0.125", f"data.train_size={steps * BATCH + 500}",
-                                  "data.val_size=500", "trainer.progress_bar=false"])
+        return compose(
+            "config",
+            [
+                "data=synthetic",
+                "model.width=0.125",
+                f"data.train_size={steps * BATCH + 500}",
+                "data.val_size=500",
+                "trainer.progress_bar=false",
+            ],
+        )
 
 
 def ours(cfg) -> float:
@@ -58,9 +66,13 @@ def main() -> None:
     rounds = [(ours(cfg), bare(cfg, steps)) for _ in range(3)]  # alternate, keep the fastest of each
     t_ours, t_bare = min(r[0] for r in rounds), min(r[1] for r in rounds)
     print(f"vgg16 width 0.125, batch {BATCH}, {steps} steps, best of 3, torch threads {torch.get_num_threads()}")
-    table([("ours (full step)", f"{t_ours / steps * 1e3:.1f}", f"{steps * BATCH / t_ours:,.0f}"),
-           ("bare fwd+bwd+step", f"{t_bare / steps * 1e3:.1f}", f"{steps * BATCH / t_bare:,.0f}")],
-          ("loop", "ms/step", "images/s"))
+    table(
+        [
+            ("ours (full step)", f"{t_ours / steps * 1e3:.1f}", f"{steps * BATCH / t_ours:,.0f}"),
+            ("bare fwd+bwd+step", f"{t_bare / steps * 1e3:.1f}", f"{steps * BATCH / t_bare:,.0f}"),
+        ],
+        ("loop", "ms/step", "images/s"),
+    )
     result("trainer_overhead_ratio", t_ours / t_bare, "<=1.10")
 
 

@@ -27,8 +27,14 @@ def records(job: str) -> list[dict]:
         info = dict(item.split("=", 1) for item in line.split() if "=" in item)
         task = info.get("ArrayTaskId")
         job_id = f"{info['ArrayJobId']}_{task}" if task and info.get("ArrayJobId") else info.get("JobId", "")
-        rows.append({"JobID": job_id, "State": info.get("JobState", "UNKNOWN"),
-                     "NodeList": info.get("NodeList", "None"), "JobName": info.get("JobName", "")})
+        rows.append(
+            {
+                "JobID": job_id,
+                "State": info.get("JobState", "UNKNOWN"),
+                "NodeList": info.get("NodeList", "None"),
+                "JobName": info.get("JobName", ""),
+            }
+        )
     return rows
 
 

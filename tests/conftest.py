@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from helpers import FAST, PASSWORD, compose_cfg, free_port
 
 # the decoded-data cache of this test session (and its subprocesses), not the user's ~/.cache
@@ -23,6 +22,7 @@ def fast_cfg():
 
 
 # ---------------------------------------------------------------- PostgreSQL (test_optuna, test_slurm)
+
 
 def postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -45,14 +45,42 @@ def postgres_url():
         shutil.chown(root, "postgres")
     (root / "pw").write_text(PASSWORD)
     port = free_port()
-    subprocess.run([*as_user, bin_dir / "initdb", "-D", root / "data", "-U", "postgres", "--pwfile", root / "pw",
-                    "--auth=scram-sha-256"], check=True, capture_output=True)
-    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-l", root / "log", "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_user,
+            bin_dir / "initdb",
+            "-D",
+            root / "data",
+            "-U",
+            "postgres",
+            "--pwfile",
+            root / "pw",
+            "--auth=scram-sha-256",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            bin_dir / "pg_ctl",
+            "-D",
+            root / "data",
+            "-l",
+            root / "log",
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
     try:
         yield url
     finally:
-        subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)

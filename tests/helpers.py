@@ -23,13 +23,15 @@ def compose_cfg(overrides: list[str] = ()):
         return compose(config_name="config", overrides=list(overrides))
 
 
-def run_cli(args: list[str], timeout: float = 600, env: dict | None = None, cwd: Path = ROOT,
-            module: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], timeout: float = 600, env: dict | None = None, cwd: Path = ROOT, module: str | None = None
+) -> subprocess.CompletedProcess:
     """`python run.py ARGS` (or `python -m MODULE ARGS`) in `cwd`, as a user would type it."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})}
     command = ["-m", module] if module else [str(ROOT / "run.py")]
-    return subprocess.run([sys.executable, *command, *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def read_json(path: Path) -> dict:

@@ -39,8 +39,12 @@ def unpack(src: Path = PACKED, dest: Path = Path("/tmp/cifar10")) -> None:
     for split in ("train", "test"):
         with np.load(src / f"{split}.npz") as f:
             blob, offsets, y = f["blob"], f["offsets"], f["y"]
-        x = np.stack([np.asarray(Image.open(io.BytesIO(blob[a:b].tobytes())).convert("RGB"))
-                      for a, b in zip(offsets[:-1], offsets[1:])])
+        x = np.stack(
+            [
+                np.asarray(Image.open(io.BytesIO(blob[a:b].tobytes())).convert("RGB"))
+                for a, b in zip(offsets[:-1], offsets[1:])
+            ]
+        )
         np.savez(dest / f"{split}.npz", x=x, y=y)
         print(f"{split}: {x.shape} -> {dest / f'{split}.npz'}")
 

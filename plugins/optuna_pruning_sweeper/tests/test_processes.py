@@ -22,7 +22,7 @@ from sweeper_testing import APPS, EXAMPLE, python
 
 from optuna_pruning_sweeper import compat
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("error")]
+pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("error")]
 
 
 def app(tmp_path: Path, *overrides: str, sweep_dir: str = "sweep", **popen) -> list[str]:

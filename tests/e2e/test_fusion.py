@@ -9,12 +9,11 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from helpers import FAST, one_error_line, read_json, run_cli
 
 from cifar_sweep.collect import collect
 from cifar_sweep.models import VGG
-from helpers import FAST, one_error_line, read_json, run_cli
 
-pytestmark = pytest.mark.slow
 SMALL = [*FAST, "data.train_size=1000", "data.val_size=500", "data.test_size=200"]
 
 
@@ -53,9 +52,19 @@ def test_fused_jobs_match_unfused_ones_epoch_by_epoch(tmp_path):
     assert list(collect(tmp_path / "fused")["status"]) == ["completed"] * 4
 
 
+@pytest.mark.readme  # make test runs it: a README command
 def test_mixed_optimizers_fuse_and_jobs_of_another_shape_run_alone(tmp_path):
-    result = run_cli(["-m", *SMALL, "optimizer=adam,rmsprop,sgd", "model.width=0.125,0.25", "hydra/launcher=fused",
-                      "hydra.launcher.max_fused=2", f"hydra.sweep.dir={tmp_path}"])
+    result = run_cli(
+        [
+            "-m",
+            *SMALL,
+            "optimizer=adam,rmsprop,sgd",
+            "model.width=0.125,0.25",
+            "hydra/launcher=fused",
+            "hydra.launcher.max_fused=2",
+            f"hydra.sweep.dir={tmp_path}",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     # jobs 0-2 are width 1/8, 3-5 width 1/4; two at most per group: the third of each shape runs alone
@@ -66,8 +75,18 @@ def test_mixed_optimizers_fuse_and_jobs_of_another_shape_run_alone(tmp_path):
 
 
 def test_a_diverging_job_leaves_its_group_and_the_others_go_on(tmp_path):
-    result = run_cli(["-m", *SMALL, "trainer.epochs=3", "optimizer=sgd", "optimizer.lr=0.01,1e12", "optimizer.momentum=0",
-                      "hydra/launcher=fused", f"hydra.sweep.dir={tmp_path}"])
+    result = run_cli(
+        [
+            "-m",
+            *SMALL,
+            "trainer.epochs=3",
+            "optimizer=sgd",
+            "optimizer.lr=0.01,1e12",
+            "optimizer.momentum=0",
+            "hydra/launcher=fused",
+            f"hydra.sweep.dir={tmp_path}",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     good, bad = read_json(tmp_path / "0" / "summary.json"), read_json(tmp_path / "1" / "summary.json")
     assert bad["status"] == "failed" and bad["error"].startswith("diverged: train_loss=")
@@ -75,10 +94,23 @@ def test_a_diverging_job_leaves_its_group_and_the_others_go_on(tmp_path):
 
 
 def test_an_optuna_batch_trains_fused_and_pruning_removes_a_trial(tmp_path):
-    result = run_cli(["-m", "hparams_search=lr_pruning", *FAST, "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)",
-                      "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.4",
-                      "hydra.sweeper.pruner.n_warmup_steps=2", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
-                      "hydra.sweeper.sampler.seed=0", "hydra/launcher=fused"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "-m",
+            "hparams_search=lr_pruning",
+            *FAST,
+            "trainer.epochs=3",
+            "optimizer.lr=choice(0.003,1e-9)",
+            "hydra/sweeper/pruner=threshold",
+            "hydra.sweeper.pruner.lower=0.4",
+            "hydra.sweeper.pruner.n_warmup_steps=2",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.sampler.seed=0",
+            "hydra/launcher=fused",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "as one fused model" in result.stdout + result.stderr
     study = optuna.load_study(study_name="lr_pruning", storage=f"sqlite:///{tmp_path}/multirun/lr_pruning/optuna.db")
@@ -89,8 +121,8 @@ def test_an_optuna_batch_trains_fused_and_pruning_removes_a_trial(tmp_path):
 
 
 def test_a_bad_max_fused_is_one_line(tmp_path):
-    result = run_cli(["-m", *SMALL, "seed=0,1", "hydra/launcher=fused", "hydra.launcher.max_fused=0",
-                      f"hydra.sweep.dir={tmp_path}"])
+    result = run_cli(
+        ["-m", *SMALL, "seed=0,1", "hydra/launcher=fused", "hydra.launcher.max_fused=0", f"hydra.sweep.dir={tmp_path}"]
+    )
     assert result.returncode == 2
     assert one_error_line(result) == "error: hydra.launcher.max_fused=0: must be an integer >= 1"
-

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import CONF, compose_cfg
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar_sweep import TRUSTED_TARGETS
 from cifar_sweep.optim import build_optimizer, build_schedule
-from helpers import CONF, compose_cfg
 
 
 def options(group: str) -> list[str]:
@@ -19,8 +19,12 @@ def options(group: str) -> list[str]:
 
 def test_every_file_with_a_target_is_covered_below():
     with_targets = {str(p.relative_to(CONF)) for p in CONF.rglob("*.yaml") if "_target_:" in p.read_text()}
-    covered = ({f"optimizer/{o}.yaml" for o in options("optimizer")} | {f"scheduler/{o}.yaml" for o in options("scheduler")}
-               | {f"hparams_search/{o}.yaml" for o in options("hparams_search")} | {"hydra/default.yaml"})
+    covered = (
+        {f"optimizer/{o}.yaml" for o in options("optimizer")}
+        | {f"scheduler/{o}.yaml" for o in options("scheduler")}
+        | {f"hparams_search/{o}.yaml" for o in options("hparams_search")}
+        | {"hydra/default.yaml"}
+    )
     assert with_targets <= covered
 
 
@@ -59,5 +63,9 @@ def test_search_sampler_builds(option):
 def test_hydra_callbacks_build():
     with initialize_config_dir(config_dir=str(CONF)):
         hydra_cfg = compose("config", [], return_hydra_config=True).hydra
+    from hydra.experimental.callback import Callback
+
     for name, node in hydra_cfg.callbacks.items():
-        assert instantiate(node, _execution_whitelist_=TRUSTED_TARGETS) is not None, name
+        callback = instantiate(node, _execution_whitelist_=TRUSTED_TARGETS)
+        assert isinstance(callback, Callback), name
+        assert f"{type(callback).__module__}.{type(callback).__name__}" == node._target_, name

@@ -13,15 +13,20 @@ from pathlib import Path
 
 import optuna
 import pytest
-
-from cifar_sweep.collect import collect
 from helpers import FAST, ROOT, read_json, run_cli
 
-pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+from cifar_sweep.collect import collect
+
+pytestmark = pytest.mark.slurm
 CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"
 # a CPU node: no GPU, one core and 1 GB per job, so the two cores run two jobs at once
-SLURM = ["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "hydra.launcher.cpus_per_task=1",
-         "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=10"]
+SLURM = [
+    "hydra/launcher=slurm",
+    "hydra.launcher.gpus_per_node=0",
+    "hydra.launcher.cpus_per_task=1",
+    "hydra.launcher.mem_gb=1",
+    "hydra.launcher.timeout_min=10",
+]
 SMALL = [*FAST, "data.train_size=1000", "data.val_size=200", "data.test_size=200"]
 
 
@@ -49,7 +54,9 @@ def files(job_dir: Path) -> set[str]:
 
 def test_a_grid_on_slurm_writes_what_the_basic_launcher_writes(tmp_path):
     for where, launcher in (("slurm", SLURM), ("local", [])):
-        result = run_cli(["-m", *SMALL, "trainer.epochs=1", "seed=0,1", *launcher, f"hydra.sweep.dir={tmp_path / where}"])
+        result = run_cli(
+            ["-m", *SMALL, "trainer.epochs=1", "seed=0,1", *launcher, f"hydra.sweep.dir={tmp_path / where}"]
+        )
         assert result.returncode == 0, result.stderr[-3000:]
     for job in ("0", "1"):
         assert files(tmp_path / "slurm" / job) == files(tmp_path / "local" / job)
@@ -60,14 +67,27 @@ def test_a_grid_on_slurm_writes_what_the_basic_launcher_writes(tmp_path):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_search_runs_two_trials_at_a_time_on_slurm_and_prunes(tmp_path, backend, request):
-    storage = (f"sqlite:///{tmp_path}/study.db" if backend == "sqlite"
-               else request.getfixturevalue("postgres_url"))
-    result = run_cli(["-m", "hparams_search=lr_pruning", *SMALL, "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)",
-                      "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.4",
-                      "hydra.sweeper.pruner.n_warmup_steps=2", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2",
-                      "hydra.sweeper.sampler.seed=0", f"hydra.sweeper.storage={storage}",
-                      f"hydra.sweeper.study_name=slurm_{backend}", f"hydra.sweep.dir={tmp_path}/sweep", *SLURM],
-                     cwd=tmp_path)
+    storage = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    result = run_cli(
+        [
+            "-m",
+            "hparams_search=lr_pruning",
+            *SMALL,
+            "trainer.epochs=3",
+            "optimizer.lr=choice(0.003,1e-9)",
+            "hydra/sweeper/pruner=threshold",
+            "hydra.sweeper.pruner.lower=0.4",
+            "hydra.sweeper.pruner.n_warmup_steps=2",
+            "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.sampler.seed=0",
+            f"hydra.sweeper.storage={storage}",
+            f"hydra.sweeper.study_name=slurm_{backend}",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            *SLURM,
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 trials at a time (each slot refilled at once)" in result.stdout + result.stderr
     trials = optuna.load_study(study_name=f"slurm_{backend}", storage=storage).trials
@@ -84,11 +104,24 @@ def slurm_jobs() -> list[str]:
 
 def test_a_cancelled_job_is_one_line_the_others_finish_and_a_rerun_resumes_it(tmp_path):
     # long enough (about 20 s) that the job is still running when it is cancelled after its first epoch
-    command = ["-m", *SMALL, "data.train_size=2000", "trainer.epochs=20", "seed=0,1", *SLURM,
-               f"hydra.sweep.dir={tmp_path}"]
+    command = [
+        "-m",
+        *SMALL,
+        "data.train_size=2000",
+        "trainer.epochs=20",
+        "seed=0,1",
+        *SLURM,
+        f"hydra.sweep.dir={tmp_path}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    sweep = subprocess.Popen([os.sys.executable, str(ROOT / "run.py"), *command], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sweep = subprocess.Popen(
+        [os.sys.executable, str(ROOT / "run.py"), *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     metrics = tmp_path / "0" / "metrics.csv"
     deadline = time.time() + 300
     while time.time() < deadline and not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 2):
@@ -117,8 +150,19 @@ def test_a_timed_out_job_requeues_itself_and_resumes(tmp_path):
     """timeout_min=1: Slurm signals the job timeout_min/5 = 12 s before its limit; it checkpoints, requeues
     (Slurm holds a requeued job for about 2 minutes) and finishes from its last epoch."""
     # about 50 s of training on a quiet 2-core machine: the signal (30-48 s in) comes mid-run
-    result = run_cli(["-m", *SMALL, "data.train_size=2000", "trainer.epochs=60", "seed=0", *SLURM,
-                      "hydra.launcher.timeout_min=1", f"hydra.sweep.dir={tmp_path}"], timeout=900)
+    result = run_cli(
+        [
+            "-m",
+            *SMALL,
+            "data.train_size=2000",
+            "trainer.epochs=60",
+            "seed=0",
+            *SLURM,
+            "hydra.launcher.timeout_min=1",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = read_json(tmp_path / "0" / "summary.json")
     assert summary["status"] == "completed" and summary["epochs_completed"] == 60

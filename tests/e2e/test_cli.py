@@ -3,14 +3,16 @@
 import numpy as np
 import pytest
 import yaml
-
-from cifar_sweep.data import synthetic_arrays
 from helpers import FAST, read_json, run_cli
 
+from cifar_sweep.data import synthetic_arrays
 
+
+@pytest.mark.readme  # make test runs it: a README command
 def test_run_with_overrides_writes_the_run_directory(tmp_path):
-    result = run_cli([*FAST, "trainer.epochs=1", "optimizer=rmsprop", "batch_size=32", "model=vgg11",
-                      f"hydra.run.dir={tmp_path}"])
+    result = run_cli(
+        [*FAST, "trainer.epochs=1", "optimizer=rmsprop", "batch_size=32", "model=vgg11", f"hydra.run.dir={tmp_path}"]
+    )
     assert result.returncode == 0, result.stderr
     cfg = yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())
     assert cfg["optimizer"]["_target_"] == "torch.optim.RMSprop"
@@ -42,12 +44,16 @@ MISTAKES = [
     (["optimizer.lr=1e999"], "optimizer.lr=inf: must be a positive number"),
     (["optimizer.weight_decay=inf"], "optimizer.weight_decay=inf: must be a number >= 0"),
     (["optimizer=sgd", "optimizer.momentum=-0.5"], "optimizer.momentum=-0.5: must be a number in [0, 1)"),
-    (["optimizer=sgd", "optimizer.nesterov=true", "optimizer.momentum=0"],
-     "optimizer: torch.optim.SGD refuses these arguments (Nesterov momentum requires a momentum"),
+    (
+        ["optimizer=sgd", "optimizer.nesterov=true", "optimizer.momentum=0"],
+        "optimizer: torch.optim.SGD refuses these arguments (Nesterov momentum requires a momentum",
+    ),
     (["scheduler=step", "scheduler.step_size=0"], "scheduler.step_size=0: must be a positive integer"),
     (["scheduler=exponential", "scheduler.gamma=-1"], "scheduler.gamma=-1: must be a number in (0, 1]"),
-    (["scheduler=plateau", "scheduler.factor=1.0"],
-     "scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau refuses these arguments (ValueError: Factor"),
+    (
+        ["scheduler=plateau", "scheduler.factor=1.0"],
+        "scheduler: torch.optim.lr_scheduler.ReduceLROnPlateau refuses these arguments (ValueError: Factor",
+    ),
     (["batch_size=0"], "batch_size=0: must be a positive integer"),
     (["trainer.epochs=0"], "trainer.epochs=0: must be a positive integer"),
     (["model.width=0.001"], "model.width=0.001: leaves a layer with no channels; use model.width >= 1/64"),
@@ -56,11 +62,17 @@ MISTAKES = [
     (["data.train_subset=999999"], "data.train_subset=999999: must be at most 1500"),
     (["data=cifar10", "data.dir={tmp}/absent"], "data.dir='{tmp}/absent': no CIFAR-10 there (expected train.npz"),
     (["data=cifar10", "data.dir={corrupt}"], "data.dir: {corrupt}/train.npz is not a readable .npz file"),
-    (["data=cifar10", "data.dir={misshaped}"], "data.dir: {misshaped}/train.npz: x has dtype uint8 and shape "
-                                               "(100, 16, 32, 3); expected uint8 images of shape (N, 32, 32, 3)"),
-    (["trainer.device=cuda"] if not __import__("torch").cuda.is_available() else ["trainer.device=tpu"],
-     "trainer.device='cuda': no such device is available here; use trainer.device=auto or cpu"
-     if not __import__("torch").cuda.is_available() else "trainer.device='tpu': must be one of"),
+    (
+        ["data=cifar10", "data.dir={misshaped}"],
+        "data.dir: {misshaped}/train.npz: x has dtype uint8 and shape "
+        "(100, 16, 32, 3); expected uint8 images of shape (N, 32, 32, 3)",
+    ),
+    (
+        ["trainer.device=cuda"] if not __import__("torch").cuda.is_available() else ["trainer.device=tpu"],
+        "trainer.device='cuda': no such device is available here; use trainer.device=auto or cpu"
+        if not __import__("torch").cuda.is_available()
+        else "trainer.device='tpu': must be one of",
+    ),
 ]
 
 
@@ -80,11 +92,14 @@ def test_user_mistake_is_one_line_exit_2_and_no_success(tmp_path, overrides, exp
     assert read_json(run_dir / "summary.json")["status"] == "failed"
 
 
-@pytest.mark.parametrize("override,expected", [
-    ("optimizer=lbfgs", "Available options in 'optimizer'"),
-    ("scheduler=linear", "Available options in 'scheduler'"),
-    ("trainer.typo=1", "Key 'typo' is not in struct"),
-])
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("optimizer=lbfgs", "Available options in 'optimizer'"),
+        ("scheduler=linear", "Available options in 'scheduler'"),
+        ("trainer.typo=1", "Key 'typo' is not in struct"),
+    ],
+)
 def test_unknown_option_or_key_is_named_without_traceback(tmp_path, override, expected):
     result = run_cli([*FAST, override, f"hydra.run.dir={tmp_path}"])
     assert result.returncode != 0

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from omegaconf import OmegaConf
-
+from helpers import CONF, compose_cfg
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
-from helpers import CONF, compose_cfg
 
 GROUPS = ["model", "optimizer", "scheduler", "regularization", "data", "trainer", "experiment", "hparams_search"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
@@ -20,8 +19,14 @@ def test_required_options_exist():
     assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19"}
     assert have["optimizer"] == {"adam", "adamw", "rmsprop", "sgd"}
     assert have["scheduler"] == {"cosine", "step", "multistep", "exponential", "plateau", "onecycle", "none"}
-    assert have["regularization"] == {"none", "weight_decay", "augmentation", "dropout",
-                                      "weight_decay_augmentation", "strong_augmentation"}
+    assert have["regularization"] == {
+        "none",
+        "weight_decay",
+        "augmentation",
+        "dropout",
+        "weight_decay_augmentation",
+        "strong_augmentation",
+    }
     assert have["data"] == {"cifar10", "synthetic"}
 
 
@@ -47,8 +52,16 @@ def test_defaults_are_the_final_recipe():
     assert cfg.objective == "best_val_acc" and cfg.data.val_size == 5000  # ours: a held-out split
 
 
-STUDY_AUGMENT = {"rotation": 15.0, "translate": 0.1, "whole_pixels": True, "scale": 0.0, "shear": 0.0,
-                 "crop_padding": 0, "flip": 0.5, "interpolation": "nearest"}
+STUDY_AUGMENT = {
+    "rotation": 15.0,
+    "translate": 0.1,
+    "whole_pixels": True,
+    "scale": 0.0,
+    "shear": 0.0,
+    "crop_padding": 0,
+    "flip": 0.5,
+    "interpolation": "nearest",
+}
 
 
 def test_study_final_is_the_notebook_setting_for_setting():
@@ -66,11 +79,14 @@ def test_study_final_is_the_notebook_setting_for_setting():
     assert cfg.objective == "test_acc"
 
 
-@pytest.mark.parametrize("overrides,expected", [
-    (["optimizer=adam"], {"lr": 1e-3, "weight_decay": 5e-5}),
-    (["optimizer=rmsprop"], {"lr": 1e-3, "weight_decay": 1e-6}),
-    (["optimizer=sgd"], {"lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-2}),
-])
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["optimizer=adam"], {"lr": 1e-3, "weight_decay": 5e-5}),
+        (["optimizer=rmsprop"], {"lr": 1e-3, "weight_decay": 1e-6}),
+        (["optimizer=sgd"], {"lr": 1e-3, "momentum": 0.9, "weight_decay": 1e-2}),
+    ],
+)
 def test_optimizers_grid_uses_the_studys_code_values(overrides, expected):
     cfg = compose_cfg(["experiment=optimizers", *overrides])
     assert {k: cfg.optimizer[k] for k in expected} == expected
@@ -120,10 +136,14 @@ BAD_VALUES = [
     ("model.width=0.01", "model.width=0.01: leaves a layer with no channels; use model.width >= 1/64"),
     ("model.dropout=1.0", "model.dropout=1.0: must be a number in [0.0, 1.0)"),
     ("model.name=resnet", "model.name='resnet': must be one of vgg11 | vgg13 | vgg16 | vgg19"),
-    ("data.val_size=-1", "data.val_size=-1: must be a non-negative integer (0: train on every training image, "
-                         "validate on the test set)"),
-    ("data.normalize.std=[0.5,0,0.5]", "data.normalize.std=[0.5, 0, 0.5]: must be three finite numbers, one per "
-                                       "RGB channel, each > 0"),
+    (
+        "data.val_size=-1",
+        "data.val_size=-1: must be a non-negative integer (0: train on every training image, validate on the test set)",
+    ),
+    (
+        "data.normalize.std=[0.5,0,0.5]",
+        "data.normalize.std=[0.5, 0, 0.5]: must be three finite numbers, one per RGB channel, each > 0",
+    ),
     ("data.normalize.mean=[0.5]", "data.normalize.mean=[0.5]: must be three finite numbers, one per RGB channel"),
     ("augment.interpolation=bicubic", "augment.interpolation='bicubic': must be one of nearest | bilinear"),
     ("augment.whole_pixels=maybe", "augment.whole_pixels='maybe': must be one of True | False"),
@@ -183,6 +203,12 @@ def test_every_cell_of_every_comparison_grid_composes_and_validates(name):
         for cell in cells:
             cfg = compose("config", [f"experiment={name}", "data.dir=somewhere", *cell])
             validate(cfg)
-    expected = {"overfitting": 3, "regularization": 15, "optimizers": 3, "schedulers": 4, "batch_sizes": 4,
-                "study_final": 1}
+    expected = {
+        "overfitting": 3,
+        "regularization": 15,
+        "optimizers": 3,
+        "schedulers": 4,
+        "batch_sizes": 4,
+        "study_final": 1,
+    }
     assert len(cells) == expected[name]

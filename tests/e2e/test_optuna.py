@@ -14,13 +14,11 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-
-from optuna_pruning_sweeper import compat
-
-from cifar_sweep.collect import collect
 from helpers import FAST, PASSWORD, ROOT, run_cli
 
-pytestmark = pytest.mark.slow
+from cifar_sweep.collect import collect
+from optuna_pruning_sweeper import compat
+
 SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]
 SEARCH = [*SEARCH_ANY_PRUNER, "hydra/sweeper/pruner=none"]
 DONE = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -36,17 +34,33 @@ def sqlite(tmp_path: Path) -> str:
 
 def launched_trial_ids(root: Path) -> list[int]:
     """The trial id the sweeper gave each job below root (hydra.job.env_set in its .hydra/hydra.yaml)."""
-    return [int(yaml.safe_load(path.read_text())["hydra"]["job"]["env_set"]["OPTUNA_PRUNING_TRIAL_ID"])
-            for path in root.rglob(".hydra/hydra.yaml")]
+    return [
+        int(yaml.safe_load(path.read_text())["hydra"]["job"]["env_set"]["OPTUNA_PRUNING_TRIAL_ID"])
+        for path in root.rglob(".hydra/hydra.yaml")
+    ]
 
 
+@pytest.mark.readme  # make test runs it: a README command
 def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
     """Parallel trials in joblib worker processes, each reporting to its trial in SQLite."""
-    result = run_cli(["-m", "hparams_search=lr_pruning", *FAST, "trainer.epochs=3", "optimizer.lr=choice(0.003,1e-9)",
-                      "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=0.4",
-                      "hydra.sweeper.pruner.n_warmup_steps=2", "hydra.sweeper.n_trials=6",
-                      "hydra.sweeper.sampler.seed=0", "hydra.sweeper.n_jobs=2",
-                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "-m",
+            "hparams_search=lr_pruning",
+            *FAST,
+            "trainer.epochs=3",
+            "optimizer.lr=choice(0.003,1e-9)",
+            "hydra/sweeper/pruner=threshold",
+            "hydra.sweeper.pruner.lower=0.4",
+            "hydra.sweeper.pruner.n_warmup_steps=2",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.sampler.seed=0",
+            "hydra.sweeper.n_jobs=2",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Error executing job" not in result.stderr
     trials = load(sqlite(tmp_path)).trials
@@ -63,8 +77,10 @@ def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
 
 def test_search_continues_its_study_up_to_the_new_total(tmp_path):
     for n_trials in (3, 3, 5):  # the same total again adds nothing; a larger one continues
-        result = run_cli([*SEARCH, "trainer.epochs=1", f"hydra.sweeper.n_trials={n_trials}",
-                          "hydra.sweeper.sampler.seed=null"], cwd=tmp_path)
+        result = run_cli(
+            [*SEARCH, "trainer.epochs=1", f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.sampler.seed=null"],
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         if n_trials == 5:  # each finished trial is logged with where the study stands
             assert "trial 4 (5 of 5 done): COMPLETE" in result.stdout + result.stderr
@@ -76,11 +92,21 @@ def test_search_continues_its_study_up_to_the_new_total(tmp_path):
 
 
 def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
-    command = [*SEARCH, "trainer.epochs=3", "data.train_size=3000", "hydra.sweeper.n_trials=4",
-               "hydra.sweeper.heartbeat_interval=1"]
+    command = [
+        *SEARCH,
+        "trainer.epochs=3",
+        "data.train_size=3000",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.heartbeat_interval=1",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *command], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *command],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         time.sleep(0.2)
@@ -111,14 +137,32 @@ def test_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
     assert jobs.query("trial_state == 'FAIL'")["status"].tolist() == ["incomplete"]
 
 
-def run_workers(tmp_path: Path, storage: str, n_workers: int, n_trials: int,
-                extra: tuple = ("trainer.epochs=1", "hydra/sweeper/pruner=none")) -> list[subprocess.CompletedProcess]:
-    command = [*SEARCH_ANY_PRUNER, *extra, f"hydra.sweeper.n_trials={n_trials}", f"hydra.sweeper.storage={storage}",
-               "hydra.sweeper.sampler.seed=null"]
+def run_workers(
+    tmp_path: Path,
+    storage: str,
+    n_workers: int,
+    n_trials: int,
+    extra: tuple = ("trainer.epochs=1", "hydra/sweeper/pruner=none"),
+) -> list[subprocess.CompletedProcess]:
+    command = [
+        *SEARCH_ANY_PRUNER,
+        *extra,
+        f"hydra.sweeper.n_trials={n_trials}",
+        f"hydra.sweeper.storage={storage}",
+        "hydra.sweeper.sampler.seed=null",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, str(ROOT / "run.py"), *command, f"hydra.sweep.dir={tmp_path}/w{i}"],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(n_workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "run.py"), *command, f"hydra.sweep.dir={tmp_path}/w{i}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n_workers)
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(600), *p.communicate()) for p in procs]
 
 
@@ -141,11 +185,20 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
 # ---------------------------------------------------------------- PostgreSQL
 
 
-
 def test_three_workers_share_one_postgres_study_prune_and_hide_its_password(tmp_path, postgres_url):
-    results = run_workers(tmp_path, postgres_url, n_workers=3, n_trials=4, extra=(
-        "trainer.epochs=2", "optimizer.lr=choice(0.003,1e-9)", "hydra/sweeper/pruner=threshold",
-        "hydra.sweeper.pruner.lower=0.4", "hydra.sweeper.pruner.n_warmup_steps=2"))
+    results = run_workers(
+        tmp_path,
+        postgres_url,
+        n_workers=3,
+        n_trials=4,
+        extra=(
+            "trainer.epochs=2",
+            "optimizer.lr=choice(0.003,1e-9)",
+            "hydra/sweeper/pruner=threshold",
+            "hydra.sweeper.pruner.lower=0.4",
+            "hydra.sweeper.pruner.n_warmup_steps=2",
+        ),
+    )
     for result in results:
         assert result.returncode == 0, result.stderr[-3000:]
         assert PASSWORD not in result.stdout + result.stderr

@@ -29,13 +29,15 @@ def test_welch_p_and_difference_interval_match_known_values():
 
 
 def test_compare_cells_marks_best_and_indistinguishable():
-    jobs = pd.DataFrame({
-        "optimizer": ["adam"] * 3 + ["sgd"] * 3 + ["rmsprop"] * 3 + ["adamw"],
-        "seed": [0, 1, 2] * 3 + [0],
-        "status": ["completed"] * 9 + ["failed"],
-        "best_val_acc": [0.90, 0.91, 0.92, 0.50, 0.51, 0.52, 0.905, 0.915, 0.89, None],
-        "test_acc": [0.8] * 9 + [None],
-    })
+    jobs = pd.DataFrame(
+        {
+            "optimizer": ["adam"] * 3 + ["sgd"] * 3 + ["rmsprop"] * 3 + ["adamw"],
+            "seed": [0, 1, 2] * 3 + [0],
+            "status": ["completed"] * 9 + ["failed"],
+            "best_val_acc": [0.90, 0.91, 0.92, 0.50, 0.51, 0.52, 0.905, 0.915, 0.89, None],
+            "test_acc": [0.8] * 9 + [None],
+        }
+    )
     table = compare_cells(jobs, ["optimizer"], "best_val_acc").set_index("optimizer")
     assert table.loc["adam", "mark"] == "best" and table.loc["adam", "n"] == 3
     assert table.loc["adam", "mean"] == pytest.approx(0.91) and table.loc["adam", "std"] == pytest.approx(0.01)
@@ -46,7 +48,8 @@ def test_compare_cells_marks_best_and_indistinguishable():
 
 
 def test_compare_cells_without_keys_is_one_cell():
-    jobs = pd.DataFrame({"seed": [0, 1], "status": ["completed"] * 2, "best_val_acc": [0.5, 0.7],
-                         "test_acc": [0.5, 0.7]})
+    jobs = pd.DataFrame(
+        {"seed": [0, 1], "status": ["completed"] * 2, "best_val_acc": [0.5, 0.7], "test_acc": [0.5, 0.7]}
+    )
     table = compare_cells(jobs, [], "best_val_acc")
     assert len(table) == 1 and table.iloc[0]["n"] == 2 and table.iloc[0]["mean"] == pytest.approx(0.6)

@@ -11,8 +11,16 @@ from omegaconf import OmegaConf
 from cifar_sweep.augment import affine_inverse, augment, draw, is_pixel_exact, one_warp, rotation_inverse, two_warps
 from cifar_sweep.data import synthetic_arrays
 
-ZERO = dict(rotation=0.0, translate=0.0, whole_pixels=True, scale=0.0, shear=0.0, crop_padding=0, flip=0.0,
-            interpolation="nearest")
+ZERO = dict(
+    rotation=0.0,
+    translate=0.0,
+    whole_pixels=True,
+    scale=0.0,
+    shear=0.0,
+    crop_padding=0,
+    flip=0.0,
+    interpolation="nearest",
+)
 NOTEBOOK = dict(ZERO, rotation=15.0, translate=0.1, flip=0.5)  # conf/regularization/weight_decay_augmentation
 
 
@@ -31,8 +39,8 @@ def images(n=64):
 def shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """image moved by (dy, dx) whole pixels, zero fill."""
     out = torch.zeros_like(image)
-    src = image[:, max(0, -dy):32 + min(0, -dy), max(0, -dx):32 + min(0, -dx)]
-    out[:, max(0, dy):32 + min(0, dy), max(0, dx):32 + min(0, dx)] = src
+    src = image[:, max(0, -dy) : 32 + min(0, -dy), max(0, -dx) : 32 + min(0, -dx)]
+    out[:, max(0, dy) : 32 + min(0, dy), max(0, dx) : 32 + min(0, dx)] = src
     return out
 
 
@@ -148,8 +156,14 @@ def test_same_distribution_as_the_notebooks_torchvision_transforms(seed):
 
     draws = 2048
     image = synthetic_arrays(1, seed=seed)[0][0]  # (32, 32, 3) uint8
-    notebook = transforms.Compose([transforms.RandomRotation(15), transforms.RandomAffine(0, translate=(0.1, 0.1)),
-                                   transforms.RandomHorizontalFlip(), transforms.ToTensor()])
+    notebook = transforms.Compose(
+        [
+            transforms.RandomRotation(15),
+            transforms.RandomAffine(0, translate=(0.1, 0.1)),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+        ]
+    )
     torch.manual_seed(seed)
     theirs = torch.stack([notebook(Image.fromarray(image)) for _ in range(draws)])
     batch = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(255)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from helpers import FAST, one_error_line, read_json, run_cli
-
-pytestmark = pytest.mark.slow
 
 
 def snapshot(run_dir) -> dict:
     """Every file below run_dir (but the log, which each command appends to) -> its hash."""
-    return {str(p.relative_to(run_dir)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name != "run.log"}
+    return {
+        str(p.relative_to(run_dir)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and p.name != "run.log"
+    }
 
 
 def refused(run_dir, args: list[str]) -> str:
@@ -46,11 +46,14 @@ def killed(tmp_path):
     return run_dir
 
 
-@pytest.mark.parametrize("overrides,expected", [
-    (["model=vgg16"], "model.name=vgg11 (now vgg16)"),
-    (["trainer.epochs=2"], "trainer.epochs=1 (now 2)"),  # extending a run is refused: cosine's T_max follows it
-    (["optimizer.lr=0.01"], "optimizer.lr=0.001 (now 0.01)"),
-])
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (["model=vgg16"], "model.name=vgg11 (now vgg16)"),
+        (["trainer.epochs=2"], "trainer.epochs=1 (now 2)"),  # extending a run is refused: cosine's T_max follows it
+        (["optimizer.lr=0.01"], "optimizer.lr=0.001 (now 0.01)"),
+    ],
+)
 def test_resuming_a_finished_run_with_another_config_is_refused(finished, overrides, expected):
     line = refused(finished, ["model=vgg11", "trainer.epochs=1", *overrides, "trainer.resume=true"])
     assert line.startswith("error: trainer.resume=true: this run (completed) was trained with") and expected in line
@@ -74,8 +77,16 @@ def test_a_new_run_into_a_finished_runs_directory_is_refused(finished):
 
 def test_resuming_a_finished_run_with_its_own_config_changes_nothing(finished):
     before = snapshot(finished)
-    result = run_cli([*FAST, "model=vgg11", "trainer.epochs=1", "trainer.resume=true", "trainer.progress_bar=true",
-                      f"hydra.run.dir={finished}"])  # progress_bar is harmless: it changes no result
+    result = run_cli(
+        [
+            *FAST,
+            "model=vgg11",
+            "trainer.epochs=1",
+            "trainer.resume=true",
+            "trainer.progress_bar=true",
+            f"hydra.run.dir={finished}",
+        ]
+    )  # progress_bar is harmless: it changes no result
     assert result.returncode == 0, result.stderr
     assert snapshot(finished) == before
 

@@ -9,18 +9,22 @@ import subprocess
 
 import optuna
 import pytest
-
 from helpers import FAST, TINY, one_error_line, read_json, run_cli
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("postgresql://user:hunter2@127.0.0.1:1/db", "Connection refused"),
-    ("notaurl", "Could not parse"),
-    ("mysql://user:hunter2@127.0.0.1:1/db", "cannot open it"),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("postgresql://user:hunter2@127.0.0.1:1/db", "Connection refused"),
+        ("notaurl", "Could not parse"),
+        ("mysql://user:hunter2@127.0.0.1:1/db", "cannot open it"),
+    ],
+)
 def test_bad_storage_is_one_line_with_the_password_masked(tmp_path, url, expected):
-    result = run_cli(["-m", "hparams_search=lr_pruning", *FAST, f"hydra.sweeper.storage={url}",
-                      f"hydra.sweep.dir={tmp_path}/sweep"], timeout=120)
+    result = run_cli(
+        ["-m", "hparams_search=lr_pruning", *FAST, f"hydra.sweeper.storage={url}", f"hydra.sweep.dir={tmp_path}/sweep"],
+        timeout=120,
+    )
     assert result.returncode == 2
     line = one_error_line(result)
     assert line.startswith("error: hydra.sweeper.storage=") and expected in line
@@ -35,7 +39,10 @@ def test_unwritable_output_directory(tmp_path, key, multirun):
     result = run_cli([*(["-m"] if multirun else []), *FAST, f"{key}={blocker}/run"])
     assert result.returncode == 2
     line = one_error_line(result)
-    assert line.startswith(f"error: {key}=") and "cannot write there (Not a directory); choose a writable directory" in line
+    assert (
+        line.startswith(f"error: {key}=")
+        and "cannot write there (Not a directory); choose a writable directory" in line
+    )
     assert blocker.read_text() == "not a directory"
 
 
@@ -43,8 +50,10 @@ def test_unwritable_output_directory(tmp_path, key, multirun):
 def tiny_disk(tmp_path):
     mount = tmp_path / "disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root); the full-disk case is not exercised")
     try:
         yield mount
@@ -58,7 +67,7 @@ def test_full_disk_fails_cleanly_and_leaves_no_partial_file(tiny_disk):
     assert result.returncode == 2
     assert "No space left on device" in one_error_line(result)
     assert not list((run_dir / "checkpoints").glob("*.pt"))  # no half-written checkpoint
-    assert not list(run_dir.rglob(".*.tmp*"))                 # nor a temporary file
+    assert not list(run_dir.rglob(".*.tmp*"))  # nor a temporary file
     summary = run_dir / "summary.json"
     assert not summary.exists() or read_json(summary)["status"] == "failed"
 
@@ -82,6 +91,7 @@ def test_failed_job_of_a_killed_grid_reruns_alone(tmp_path):
 
 # ---------------------------------------------------------------- collect
 
+
 def test_collect_on_a_missing_directory(tmp_path):
     result = run_cli([str(tmp_path / "nope")], module="cifar_sweep.collect")
     assert result.returncode == 2 and "no such directory" in one_error_line(result)
@@ -94,7 +104,9 @@ def test_collect_on_a_directory_that_is_not_a_sweep(tmp_path):
 
 
 def test_collect_with_corrupt_metrics_keeps_the_row(tmp_path):
-    assert run_cli(["-m", *TINY, "trainer.epochs=1", "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]).returncode == 0
+    assert (
+        run_cli(["-m", *TINY, "trainer.epochs=1", "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]).returncode == 0
+    )
     (tmp_path / "1" / "metrics.csv").write_bytes(b"\x00\xff garbage,,\n1,2")
     (tmp_path / "1" / "summary.json").unlink()
     result = run_cli([str(tmp_path)], module="cifar_sweep.collect")
@@ -103,8 +115,9 @@ def test_collect_with_corrupt_metrics_keeps_the_row(tmp_path):
 
 
 def test_a_grid_cell_with_a_bad_value_fails_alone_with_its_reason(tmp_path):
-    result = run_cli(["-m", *TINY, "trainer.epochs=1", "optimizer=sgd", "optimizer.momentum=0.9,-0.5",
-                      f"hydra.sweep.dir={tmp_path}"])
+    result = run_cli(
+        ["-m", *TINY, "trainer.epochs=1", "optimizer=sgd", "optimizer.momentum=0.9,-0.5", f"hydra.sweep.dir={tmp_path}"]
+    )
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert "error: optimizer.momentum=-0.5: must be a number in [0, 1)" in result.stderr
     from cifar_sweep.collect import collect
@@ -119,8 +132,18 @@ def test_a_grid_cell_with_a_bad_value_fails_alone_with_its_reason(tmp_path):
 def test_a_search_over_invalid_values_fails_each_trial_with_its_reason(tmp_path):
     """A mistake in a sampled value fails that trial (NaN to the sweeper), it does not crash the job; so,
     as with upstream's sweeper, it does not count toward max_failure_rate and the search goes on."""
-    result = run_cli(["-m", "hparams_search=lr_pruning", *TINY, "trainer.epochs=1", "optimizer.lr=choice(-1.0,-2.0)",
-                      "hydra.sweeper.n_trials=3", "hydra/sweeper/pruner=none"], cwd=tmp_path)
+    result = run_cli(
+        [
+            "-m",
+            "hparams_search=lr_pruning",
+            *TINY,
+            "trainer.epochs=1",
+            "optimizer.lr=choice(-1.0,-2.0)",
+            "hydra.sweeper.n_trials=3",
+            "hydra/sweeper/pruner=none",
+        ],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0 and "Traceback" not in result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: optimizer.lr=")]
     assert len(errors) == 3 and all("must be" in line for line in errors), result.stderr[-2000:]

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from cifar_sweep.errors import UserError
-from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
 from helpers import compose_cfg
+
+from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
+from cifar_sweep.errors import UserError
 
 REAL = Path(os.environ.get("CIFAR10_DIR", "data/cifar10"))
 
@@ -77,16 +77,24 @@ def test_batches_cover_the_split_once_in_random_order():
 
 # fault -> (how to make it, what the one line says after "data.dir: <dir>/train.npz")
 BAD_FILES = {
-    "truncated": (lambda d: (d / "train.npz").write_bytes((d / "train.npz").read_bytes()[:1000]),
-                  " is not a readable .npz file ("),
+    "truncated": (
+        lambda d: (d / "train.npz").write_bytes((d / "train.npz").read_bytes()[:1000]),
+        " is not a readable .npz file (",
+    ),
     "not_npz": (lambda d: (d / "train.npz").write_text("hello"), " is not a readable .npz file ("),
-    "wrong_shape": (lambda d: save_npz(d, x=np.zeros((300, 28, 28, 3), np.uint8)),
-                    ": x has dtype uint8 and shape (300, 28, 28, 3); expected uint8 images of shape (N, 32, 32, 3)"),
-    "wrong_dtype": (lambda d: save_npz(d, x=np.zeros((300, 32, 32, 3), np.float32)),
-                    ": x has dtype float32 and shape (300, 32, 32, 3); expected uint8 images of shape (N, 32, 32, 3)"),
+    "wrong_shape": (
+        lambda d: save_npz(d, x=np.zeros((300, 28, 28, 3), np.uint8)),
+        ": x has dtype uint8 and shape (300, 28, 28, 3); expected uint8 images of shape (N, 32, 32, 3)",
+    ),
+    "wrong_dtype": (
+        lambda d: save_npz(d, x=np.zeros((300, 32, 32, 3), np.float32)),
+        ": x has dtype float32 and shape (300, 32, 32, 3); expected uint8 images of shape (N, 32, 32, 3)",
+    ),
     "labels_out_of_range": (lambda d: save_npz(d, y=np.full(300, 12)), ": labels span [12, 12]; expected 0..9"),
-    "label_count_mismatch": (lambda d: save_npz(d, y=np.zeros(10, np.int64)),
-                             ": y has dtype int64 and shape (10,); expected 300 integer labels"),
+    "label_count_mismatch": (
+        lambda d: save_npz(d, y=np.zeros(10, np.int64)),
+        ": y has dtype int64 and shape (10,); expected 300 integer labels",
+    ),
 }
 
 
@@ -110,8 +118,15 @@ def test_missing_dir_without_download_says_how_to_fix(tmp_path):
 def test_corrupt_official_batches_are_refused_before_unpickling(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
-    for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-                 "test_batch", "batches.meta"]:
+    for name in [
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+        "batches.meta",
+    ]:
         (folder / name).write_bytes(b"not the real file")
     cfg = compose_cfg([f"data.dir={tmp_path}"])
     with pytest.raises(UserError, match="missing or corrupt"):
@@ -124,8 +139,10 @@ def test_val_size_zero_trains_on_every_image_and_validates_on_the_test_set(tmp_p
     splits = make_splits(cfg.data, torch.device("cpu"))
     assert splits["val"] is splits["test"] and len(splits["test"]) == 100
     assert len(splits["train"]) == 120  # the subset is drawn from all 300 training images
-    assert len(make_splits(compose_cfg([f"data.dir={tmp_path}", "data.val_size=0"]).data,
-                           torch.device("cpu"))["train"]) == 300
+    assert (
+        len(make_splits(compose_cfg([f"data.dir={tmp_path}", "data.val_size=0"]).data, torch.device("cpu"))["train"])
+        == 300
+    )
 
 
 def test_inputs_scale_and_normalise_like_totensor_and_normalize():

@@ -8,19 +8,18 @@ import math
 import optuna
 import pandas as pd
 import pytest
-
-from cifar_sweep.collect import collect, read_sweep
 from helpers import TINY, read_json, run_cli
 
-pytestmark = pytest.mark.slow
+from cifar_sweep.collect import collect, read_sweep
 
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory):
     """The optimizers grid x 2 seeds x a learning rate that is valid or not: 12 jobs, 6 failing."""
     sweep = tmp_path_factory.mktemp("grid") / "sweep"
-    result = run_cli(["-m", "experiment=optimizers", *TINY, "seed=0,1", "optimizer.lr=0.01,-1",
-                      f"hydra.sweep.dir={sweep}"])
+    result = run_cli(
+        ["-m", "experiment=optimizers", *TINY, "seed=0,1", "optimizer.lr=0.01,-1", f"hydra.sweep.dir={sweep}"]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return sweep
 
@@ -53,6 +52,7 @@ def test_failed_jobs_are_shown_as_failed_with_the_reason(grid):
     assert set(jobs[jobs["optimizer.lr"] == 0.01]["status"]) == {"completed"}
 
 
+@pytest.mark.readme  # make test runs it: a README command
 def test_collect_cli_writes_tables_and_plots(grid):
     result = run_cli([str(grid)], module="cifar_sweep.collect")
     assert result.returncode == 0, result.stderr
@@ -60,9 +60,15 @@ def test_collect_cli_writes_tables_and_plots(grid):
     assert len(results) == 12
     summary = (grid / "summary.md").read_text()
     assert "Compared: `test_acc`" in summary  # the grid's objective, as the study compared
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in summary.splitlines()
-            if line.startswith(("| adam", "| rmsprop", "| sgd"))]
-    header = [c.strip() for c in next(line for line in summary.splitlines() if line.startswith("| optimizer")).strip("|").split("|")]
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in summary.splitlines()
+        if line.startswith(("| adam", "| rmsprop", "| sgd"))
+    ]
+    header = [
+        c.strip()
+        for c in next(line for line in summary.splitlines() if line.startswith("| optimizer")).strip("|").split("|")
+    ]
     table = [dict(zip(header, row)) for row in rows]
     assert len(table) == 6  # 3 optimizers x 2 learning rates (seeds folded)
     best = max((r for r in table if r["mean"] != "nan"), key=lambda r: float(r["mean"]))
@@ -74,10 +80,11 @@ def test_collect_cli_writes_tables_and_plots(grid):
 
 def test_collect_keeps_killed_and_corrupt_jobs(grid, tmp_path):
     import shutil
+
     copy = tmp_path / "sweep"
     shutil.copytree(grid, copy)
     killed = collect(copy).query("status == 'completed'").iloc[0]["dir"]
-    (copy / killed / "summary.json").unlink()              # as if killed after its last epoch
+    (copy / killed / "summary.json").unlink()  # as if killed after its last epoch
     corrupt = collect(copy).query("status == 'completed'").iloc[0]["dir"]
     (copy / corrupt / "summary.json").write_text("{not json")
     jobs, _, _ = read_sweep(copy)
@@ -87,9 +94,20 @@ def test_collect_keeps_killed_and_corrupt_jobs(grid, tmp_path):
     assert jobs.set_index("dir").loc[corrupt]["status"] == "unreadable"
 
 
+@pytest.mark.readme  # make test runs it: a README command
 def test_joblib_runs_two_jobs_in_parallel(tmp_path):
-    result = run_cli(["-m", *TINY, "data.train_size=2000", "objective=test_acc", "optimizer=adam,sgd",
-                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}"])
+    result = run_cli(
+        [
+            "-m",
+            *TINY,
+            "data.train_size=2000",
+            "objective=test_acc",
+            "optimizer=adam,sgd",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"hydra.sweep.dir={tmp_path}",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     assert "Joblib.Parallel(n_jobs=2" in output
@@ -99,8 +117,10 @@ def test_joblib_runs_two_jobs_in_parallel(tmp_path):
     jobs = collect(tmp_path)
     assert sorted(jobs["optimizer"]) == ["adam", "sgd"] and set(jobs["status"]) == {"completed"}
     # they ran at the same time: each trained while the other was training
-    spans = [(read_json(tmp_path / d / "summary.json")["first_step_at"], (tmp_path / d / "summary.json").stat().st_mtime)
-             for d in jobs["dir"]]
+    spans = [
+        (read_json(tmp_path / d / "summary.json")["first_step_at"], (tmp_path / d / "summary.json").stat().st_mtime)
+        for d in jobs["dir"]
+    ]
     assert max(start for start, _ in spans) < min(end for _, end in spans)
 
 
@@ -128,7 +148,12 @@ def test_optuna_search_continues_in_its_sqlite_study(tmp_path):
     trials = pd.read_csv(tmp_path / "multirun" / "vgg16_tpe" / "trials_vgg16_tpe.csv")
     assert trials["value"].iloc[0] == best and list(trials["value"]) == sorted(trials["value"], reverse=True)
     plots = tmp_path / "multirun" / "vgg16_tpe" / "plots"
-    for name in ("optuna_history.png", "optuna_slice.png", "optuna_parallel.png", "optuna_intermediate.png",
-                 "optuna_importance.png"):
+    for name in (
+        "optuna_history.png",
+        "optuna_slice.png",
+        "optuna_parallel.png",
+        "optuna_intermediate.png",
+        "optuna_importance.png",
+    ):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert not (plots / "val_acc.png").exists()

@@ -13,11 +13,9 @@ import time
 import urllib.request
 
 import pytest
-
-from cifar_sweep.trackers import Guarded
 from helpers import FAST, read_json, run_cli
 
-pytestmark = pytest.mark.slow
+from cifar_sweep.trackers import Guarded
 
 
 def metrics(run_dir) -> list[dict]:
@@ -40,8 +38,12 @@ def test_tensorboard_events_equal_metrics_csv(tensorboard_run):
     events = EventAccumulator(str(tensorboard_run / "tensorboard"))
     events.Reload()
     rows = metrics(tensorboard_run)
-    for column, tag in (("train_loss", "train/loss"), ("val_acc", "val/acc"), ("lr", "lr"),
-                        ("images_per_second", "images_per_second")):
+    for column, tag in (
+        ("train_loss", "train/loss"),
+        ("val_acc", "val/acc"),
+        ("lr", "lr"),
+        ("images_per_second", "images_per_second"),
+    ):
         logged = events.Scalars(tag)
         assert [s.step for s in logged] == [1, 2, 3]
         assert [s.value for s in logged] == pytest.approx([float(r[column]) for r in rows], rel=1e-6), tag
@@ -58,9 +60,21 @@ def free_port() -> int:
 
 def test_a_real_tensorboard_server_serves_the_runs_scalars(tensorboard_run):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", str(tensorboard_run),
-                               "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(tensorboard_run),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=tensorboard&tag=val%2Facc"
     try:
         deadline, data = time.time() + 90, None

@@ -1,0 +1,57 @@
+"""`python -m cifar_sweep.report`: the six grids run for real on tiny synthetic data, the report
+written from them and again from the finished sweeps."""
+
+from __future__ import annotations
+
+from helpers import run_cli
+
+from cifar_sweep.report.claims import CLAIMS
+
+
+def test_report_command_runs_the_six_grids_and_writes_every_section(tmp_path):
+    out = tmp_path / "study.md"
+    result = run_cli(
+        [
+            "--run",
+            "--scale",
+            "cpu",
+            "--seeds",
+            "1",
+            "--sweeps",
+            str(tmp_path / "sweeps"),
+            "--out",
+            str(out),
+            "data=synthetic",
+            "data.train_size=300",
+            "data.test_size=100",
+            "data.train_subset=null",
+            "trainer.epochs=1",
+        ],
+        module="cifar_sweep.report",
+        env={"CIFAR10_DIR": "/nonexistent"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    assert text.count("**Verdict: ") == 6
+    for claim in CLAIMS:
+        assert f"## {claim.title}" in text
+        assert (tmp_path / "study" / f"{claim.grid}.png").stat().st_size > 10_000
+    assert "| setting | the study | ours | why |" in text
+    # one seed per cell: no comparison can be decided, and the report says so
+    assert "fewer than 2 completed seeds" in text
+    again = run_cli(
+        ["--sweeps", str(tmp_path / "sweeps"), "--out", str(tmp_path / "again.md")], module="cifar_sweep.report"
+    )
+    assert again.returncode == 0 and (tmp_path / "again.md").read_text().count("**Verdict: ") == 6
+    # the head names the command that ran the grids (recorded in run-times.json), not a grid's argv
+    made = "python -m cifar_sweep.report --run --scale cpu --seeds 1"
+    assert text.splitlines()[2].startswith(f"Made by `{made}")
+    assert (tmp_path / "again.md").read_text().splitlines()[2].startswith(f"Runs made by `{made}")
+
+
+def test_report_without_sweeps_is_one_line_and_writes_nothing(tmp_path):
+    result = run_cli(
+        ["--sweeps", str(tmp_path / "nothing"), "--out", str(tmp_path / "study.md")], module="cifar_sweep.report"
+    )
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
