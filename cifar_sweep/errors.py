@@ -1,4 +1,4 @@
-"""The one exception type for user mistakes."""
+"""The exceptions that end a run without a traceback: a user's mistake, and a pruned trial."""
 
 
 class UserError(Exception):

@@ -1,6 +1,6 @@
 """A run's status, the one vocabulary for summary.json, collect and the report.
 
-Written by the run (run.py, the one writer of summary.json):
+Written by the job (cifar_sweep/task.py, the one writer of summary.json):
     completed   trained every epoch and evaluated the test set
     failed      stopped by a mistake in its config or data, divergence, CUDA out of memory or a crash;
                 summary.json's `error` says which
