@@ -2,7 +2,7 @@
 task function, also for jobs that hydra/launcher=fused runs side by side in one process (so every
 Hydra value comes from the `hydra_cfg` it is given, never from the HydraConfig singleton).
 
-It owns a job's outcome (`Outcome`): it is the one writer of summary.json, and it turns every
+It owns a job's outcome (`JobOutcome`): it is the one writer of summary.json, and it turns every
 mistake into one `error:` line (exit 2 in a single run; a failed job, NaN to the sweeper, in a sweep).
 """
 
@@ -31,7 +31,7 @@ from cifar_sweep.train import Epochs, train
 log = logging.getLogger(__name__)
 
 
-class Outcome(enum.Enum):
+class JobOutcome(enum.Enum):
     TRAINED = "trained"  # training ran: completed, failed (diverged, out of memory) or pruned
     SKIPPED = "skipped"  # trainer.resume=true on a run that had finished: nothing to do
     REFUSED = "refused"  # a mistake in the config, the data or the directory: one line
@@ -40,18 +40,18 @@ class Outcome(enum.Enum):
 
 @dataclass
 class JobResult:
-    outcome: Outcome
+    outcome: JobOutcome
     summary: Summary
     crash: Exception | None = None
 
     def writes_summary(self, previous: PreviousRun) -> bool:
         """Whether summary.json gets this result: never over the files of an earlier run that this
         job did not continue."""
-        if self.outcome is Outcome.TRAINED:
+        if self.outcome is JobOutcome.TRAINED:
             return True
-        if self.outcome is Outcome.CRASHED:
+        if self.outcome is JobOutcome.CRASHED:
             return not previous.finished
-        return self.outcome is Outcome.REFUSED and previous.trained is None and not previous.finished
+        return self.outcome is JobOutcome.REFUSED and previous.trained is None and not previous.finished
 
 
 def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
@@ -73,7 +73,7 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
         return optuna.TrialPruned(summary["error"])
     if summary["status"] != status.COMPLETED:
         if not multirun:
-            sys.exit(2 if result.outcome is Outcome.REFUSED else 1)
+            sys.exit(2 if result.outcome is JobOutcome.REFUSED else 1)
         return math.nan  # the Optuna sweeper records NaN as a failed trial and carries on
     return float(results.value(summary, cfg.objective))
 
@@ -85,19 +85,19 @@ def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) ->
         return JobResult(*attempt(cfg, hydra_cfg, previous, epochs))
     except UserError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        return JobResult(Outcome.REFUSED, results.failed(str(e)))
+        return JobResult(JobOutcome.REFUSED, results.failed(str(e)))
     except Exception as e:  # a bug, not a mistake: recorded for collect, then shown in full
-        return JobResult(Outcome.CRASHED, results.failed(f"{type(e).__name__}: {e}".splitlines()[0]), e)
+        return JobResult(JobOutcome.CRASHED, results.failed(f"{type(e).__name__}: {e}".splitlines()[0]), e)
     finally:
         previous.restore_hydra()
 
 
-def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> tuple[Outcome, Summary]:
+def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> tuple[JobOutcome, Summary]:
     validate(cfg)
     previous.check(cfg)
     if cfg.trainer.resume and previous.summary is not None and previous.finished:
         log.info("already %s in %s; nothing to resume", previous.summary["status"], previous.path)
-        return Outcome.SKIPPED, previous.summary
+        return JobOutcome.SKIPPED, previous.summary
     placement = place(cfg, hydra_cfg, fused=isinstance(epochs, fusion.FusedEpochs))
     if previous.trained is None:
         previous.remember()
@@ -121,4 +121,4 @@ def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -
     if trial is not None:
         trial.record(summary)
     tracker.finish(summary)
-    return Outcome.TRAINED, summary
+    return JobOutcome.TRAINED, summary

@@ -5,7 +5,7 @@ loop, evaluation, checkpoints and metrics.csv.
 
 Training knows only training. Where it runs (`Placement`: device, threads, progress display, the
 label of its log lines) is decided by the job; how its epochs are computed (`Epochs`: alone, or
-fused with other runs by hydra/launcher=fused) is chosen once, before the loop; what happens after
+together with other runs, by a launcher) is chosen once, before the loop; what happens after
 each epoch (trackers, a pruner) is the `on_epoch` hook.
 
 The loop's state is explicit: `Run` is what the config built (model, optimizer, schedule, data),
@@ -157,7 +157,7 @@ def setup_torch(cfg, threads: int | None = None) -> None:
 
 
 def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None) -> Run:
-    """The run `cfg` describes, on placement.device. splits: the data when it is shared (fused runs)."""
+    """The run `cfg` describes, on placement.device. splits: the data, when runs share one copy."""
     device = placement.device
     splits = splits if splits is not None else make_splits(cfg.data, device)
     if cfg.batch_size > len(splits["train"]):
@@ -285,8 +285,8 @@ def evaluate(run: Run, split: Split) -> tuple[float, float]:
 
 
 class Epochs:
-    """How a run's work is computed: alone, on the calling thread (this class). Fused trials
-    (cifar_sweep/fusion.py) replace it with one that trains the epochs of several runs at once."""
+    """How a run's work is computed: alone, on the calling thread (this class). A launcher that trains
+    several runs at once hands their jobs a subclass whose `train` does one epoch for all of them."""
 
     def call(self, work: Callable[[], T]) -> T:
         """Run torch work of this run (building, evaluating) where the run's computations go."""

@@ -55,17 +55,21 @@ def with_resume(overrides: Sequence[str]) -> list[str]:
 
 @contextmanager
 def reading_results_with(job_class: type[SlurmJob]) -> Iterator[None]:
-    """Within: the jobs that submitit's Slurm executor submits are `job_class` instances, so that
-    upstream's launch reads each result through it. `job_class` is submitit's own extension point
-    (its tests set it too); it is put back afterwards."""
-    from submitit.slurm.slurm import SlurmExecutor
+    """Within: every job that submitit's Slurm executor makes is a `job_class`, so that upstream's
+    launch, used whole, reads each result through it. submitit makes a single job from
+    `SlurmExecutor.job_class` (its extension point) and an array's jobs from its module's `SlurmJob`:
+    both point to `job_class` while a sweep launches, and are put back afterwards. This is the one
+    place we reach into submitit; tests/unit/test_launchers.py checks that it still makes its jobs
+    there."""
+    from submitit.slurm import slurm
 
-    previous = SlurmExecutor.job_class
-    SlurmExecutor.job_class = job_class
+    saved = slurm.SlurmExecutor.job_class, slurm.SlurmJob
+    slurm.SlurmExecutor.job_class = job_class
+    slurm.SlurmJob = job_class  # type: ignore[misc]
     try:
         yield
     finally:
-        SlurmExecutor.job_class = previous
+        slurm.SlurmExecutor.job_class, slurm.SlurmJob = saved  # type: ignore[misc]
 
 
 def resilient_job_class(sweep_dir: Path) -> type[SlurmJob]:
