@@ -18,13 +18,14 @@ import time
 
 import numpy as np
 import torch
-from _common import REAL, ROOT, has_real_data, result, table
 from hydra import compose, initialize_config_dir
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from cifar_sweep.data import Inputs, Split, read_npz, synthetic_arrays
+
+from _common import REAL, ROOT, has_real_data, result, table
 
 BATCH = 64
 

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import REAL, ROOT, has_real_data, result, table
 from hydra import compose, initialize_config_dir
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -32,6 +31,8 @@ from cifar_sweep.models import VGG
 from cifar_sweep.placement import resolve_device
 from cifar_sweep.stats import difference_interval, welch_p
 from cifar_sweep.train import Placement, train
+
+from _common import REAL, ROOT, has_real_data, result, table
 
 NORMALIZE = transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
 TRAIN_TRANSFORM = transforms.Compose(

@@ -19,12 +19,13 @@ import tempfile
 import time
 
 import torch
-from _common import ROOT, data_overrides, has_real_data, result, table
 from hydra import compose, initialize_config_dir
 
 from cifar_sweep.fusion import fused_epoch
 from cifar_sweep.placement import resolve_device
 from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
+
+from _common import ROOT, data_overrides, has_real_data, result, table
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 

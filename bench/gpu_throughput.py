@@ -11,10 +11,11 @@ from __future__ import annotations
 import sys
 
 import torch
-from _common import ROOT, result, table
 from hydra import compose, initialize_config_dir
 
 from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
+
+from _common import ROOT, result, table
 
 MODES = {
     "fp32": ["trainer.precision=fp32", "trainer.channels_last=false"],

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import optuna
+
 from _common import ROOT, data_overrides, has_real_data, result, table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

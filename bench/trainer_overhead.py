@@ -14,11 +14,12 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import ROOT, result, table
 from hydra import compose, initialize_config_dir
 
 from cifar_sweep.models import build_model
 from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
+
+from _common import ROOT, result, table
 
 BATCH = 64
 

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from helpers import FAST, PASSWORD, compose_cfg, free_port
 
 # the decoded-data cache of this test session (and its subprocesses), not the user's ~/.cache

@@ -92,8 +92,8 @@ def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed
     save(
         fig,
         path,
-        f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed}) and "
-        "validation loss per epoch",
+        f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed})\n"
+        "and validation loss per epoch",
     )
 
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import yaml
-from helpers import FAST, read_json, run_cli
 
 from cifar_sweep.data import synthetic_arrays
+
+from helpers import FAST, read_json, run_cli
 
 
 @pytest.mark.readme  # make test runs it: a README command

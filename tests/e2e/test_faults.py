@@ -9,6 +9,7 @@ import subprocess
 
 import optuna
 import pytest
+
 from helpers import FAST, TINY, one_error_line, read_json, run_cli
 
 

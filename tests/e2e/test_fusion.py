@@ -9,10 +9,11 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from helpers import FAST, one_error_line, read_json, run_cli
 
 from cifar_sweep.collect import collect
 from cifar_sweep.models import VGG
+
+from helpers import FAST, one_error_line, read_json, run_cli
 
 SMALL = [*FAST, "data.train_size=1000", "data.val_size=500", "data.test_size=200"]
 

@@ -14,10 +14,11 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from helpers import FAST, PASSWORD, ROOT, run_cli
 
 from cifar_sweep.collect import collect
 from optuna_pruning_sweeper import compat
+
+from helpers import FAST, PASSWORD, ROOT, run_cli
 
 SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]
 SEARCH = [*SEARCH_ANY_PRUNER, "hydra/sweeper/pruner=none"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from helpers import FAST, one_error_line, read_json, run_cli
 
 

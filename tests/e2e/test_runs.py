@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+
 from helpers import FAST, ROOT, read_json, run_cli
 
 

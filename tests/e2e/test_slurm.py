@@ -13,9 +13,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from helpers import FAST, ROOT, read_json, run_cli
 
 from cifar_sweep.collect import collect
+
+from helpers import FAST, ROOT, read_json, run_cli
 
 pytestmark = pytest.mark.slurm
 CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"

@@ -3,9 +3,9 @@ written from them and again from the finished sweeps."""
 
 from __future__ import annotations
 
-from helpers import run_cli
-
 from cifar_sweep.report.claims import CLAIMS
+
+from helpers import run_cli
 
 
 def test_report_command_runs_the_six_grids_and_writes_every_section(tmp_path):

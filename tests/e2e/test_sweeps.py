@@ -8,9 +8,10 @@ import math
 import optuna
 import pandas as pd
 import pytest
-from helpers import TINY, read_json, run_cli
 
 from cifar_sweep.collect import collect, read_sweep
+
+from helpers import TINY, read_json, run_cli
 
 
 @pytest.fixture(scope="module")

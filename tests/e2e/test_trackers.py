@@ -13,9 +13,10 @@ import time
 import urllib.request
 
 import pytest
-from helpers import FAST, read_json, run_cli
 
 from cifar_sweep.trackers import Guarded
+
+from helpers import FAST, read_json, run_cli
 
 
 def metrics(run_dir) -> list[dict]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from helpers import CONF, compose_cfg
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
+
+from helpers import CONF, compose_cfg
 
 GROUPS = ["model", "optimizer", "scheduler", "regularization", "data", "trainer", "experiment", "hparams_search"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]

@@ -6,10 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import compose_cfg
 
 from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
 from cifar_sweep.errors import UserError
+
+from helpers import compose_cfg
 
 REAL = Path(os.environ.get("CIFAR10_DIR", "data/cifar10"))
 

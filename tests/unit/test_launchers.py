@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import inspect
 
-from helpers import compose_cfg
 from submitit.slurm.slurm import SlurmExecutor, SlurmJob
 
 from hydra_plugins.cifar_sweep_launchers.fused import groups, shape
 from hydra_plugins.cifar_sweep_launchers.slurm import reading_results_with, resilient_job_class, signal_delay
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
+
+from helpers import compose_cfg
 
 
 def test_upstreams_launch_reads_each_result_from_jobs_made_where_we_swap_the_class():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from helpers import compose_cfg
 
 from cifar_sweep.report.claims import (
     CLAIMS,
@@ -18,6 +17,8 @@ from cifar_sweep.report.claims import (
     overfitting_verdict,
     winner_verdict,
 )
+
+from helpers import compose_cfg
 
 A = np.array([0.80, 0.81, 0.82])
 

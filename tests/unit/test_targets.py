@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import CONF, compose_cfg
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar_sweep import TRUSTED_TARGETS
 from cifar_sweep.optim import build_optimizer, build_schedule
+
+from helpers import CONF, compose_cfg
 
 
 def options(group: str) -> list[str]:

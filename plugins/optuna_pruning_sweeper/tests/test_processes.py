@@ -18,9 +18,10 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
-from sweeper_testing import APPS, EXAMPLE, python
 
 from optuna_pruning_sweeper import compat
+
+from sweeper_testing import APPS, EXAMPLE, python
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("error")]
 
