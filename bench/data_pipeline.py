@@ -23,7 +23,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cifar_sweep.data import Inputs, Split, read_npz, synthetic_arrays
+from cifar_sweep.data import Inputs, Split
+from cifar_sweep.sources import read_npz, synthetic_arrays
 
 from _common import REAL, ROOT, has_real_data, result, table
 

@@ -26,9 +26,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cifar_sweep.data import read_npz
 from cifar_sweep.models import VGG
 from cifar_sweep.placement import resolve_device
+from cifar_sweep.sources import read_npz
 from cifar_sweep.stats import difference_interval, welch_p
 from cifar_sweep.train import Placement, train
 

@@ -1,4 +1,7 @@
-"""cifar-sweep: Hydra-configured sweeps over the VGG-on-CIFAR-10 study."""
+"""cifar-sweep: Hydra-configured sweeps over the VGG-on-CIFAR-10 study, for any model and data."""
 
-# The only Python targets a config may instantiate (Hydra 1.4's execution whitelist).
+from cifar_sweep import sources as _sources  # noqa: F401  registers the ${arrays:...} config resolver
+
+# The Python targets a config may instantiate through Hydra (its execution whitelist); a model's
+# own `_target_` is checked by cifar_sweep.models.build_model.
 TRUSTED_TARGETS = ("torch.optim.*", "cifar_sweep.*")

@@ -12,15 +12,16 @@ import numbers
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from cifar_sweep.augment import INTERPOLATIONS
 from cifar_sweep.errors import UserError
-from cifar_sweep.models import VGG_LAYERS, narrowest_channels
+from cifar_sweep.models import VGG_LAYERS, VGG_TARGET, check_output, narrowest_channels, scaled
 from cifar_sweep.results import OBJECTIVES
+from cifar_sweep.sources import SOURCES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp64")
-SOURCES = ("cifar10", "synthetic")
 LOGGERS = ("csv", "tensorboard", "mlflow")  # conf/logger; cifar_sweep/trackers.py sends to them
 
 
@@ -69,48 +70,55 @@ def _in_range(key: str, value: Any, low: float, high: float, high_open: bool = F
 
 def validate(cfg: DictConfig) -> None:
     """Check every value a user can set; raise UserError on the first bad one."""
-    _one_of("model.name", cfg.model.name, tuple(VGG_LAYERS))
-    _positive("model.width", cfg.model.width)
+    resolve_data(cfg)
+    check_model_keys(cfg.model)
+    data = cfg.data
+    _one_of("data.source", data.source, SOURCES)
     _check(
-        narrowest_channels(cfg.model.name, cfg.model.width) >= 1,
-        "model.width",
-        cfg.model.width,
-        "leaves a layer with no channels; use model.width >= 1/64",
+        _integer(data.num_classes) and data.num_classes >= 2,
+        "data.num_classes",
+        data.num_classes,
+        "must be an integer >= 2",
     )
-    _in_range("model.dropout", cfg.model.dropout, 0.0, 1.0, high_open=True)
-
-    _one_of("data.source", cfg.data.source, SOURCES)
-    _positive("data.eval_batch_size", cfg.data.eval_batch_size, integer=True)
+    _one_of("data.channels", data.channels, (1, 3))
+    _positive("data.image_size", data.image_size, integer=True)
+    _positive("data.eval_batch_size", data.eval_batch_size, integer=True)
     _check(
-        _integer(cfg.data.split_seed) and cfg.data.split_seed >= 0,
+        _integer(data.split_seed) and data.split_seed >= 0,
         "data.split_seed",
-        cfg.data.split_seed,
+        data.split_seed,
         "must be a non-negative integer",
     )
     _check(
-        _integer(cfg.data.val_size) and cfg.data.val_size >= 0,
+        _integer(data.val_size) and data.val_size >= 0,
         "data.val_size",
-        cfg.data.val_size,
+        data.val_size,
         "must be a non-negative integer (0: train on every training image, validate on the test set)",
     )
     for part, low in (("mean", None), ("std", 0.0)):
-        values = cfg.data.normalize[part]
-        key = f"data.normalize.{part}"
-        ok = OmegaConf.is_list(values) and len(values) == 3 and all(_number(v) and math.isfinite(v) for v in values)
+        values = data.normalize[part]
+        n = data.channels
+        listed = OmegaConf.is_list(values) or isinstance(values, (list, tuple))  # a resolver returns a list
+        ok = listed and len(values) == n and all(_number(v) and math.isfinite(v) for v in values)
         _check(
             ok and (low is None or all(v > low for v in values)),
-            key,
+            f"data.normalize.{part}",
             OmegaConf.to_container(values) if OmegaConf.is_config(values) else values,
-            "must be three finite numbers, one per RGB channel" + (", each > 0" if low is not None else ""),
+            (
+                f"must be {n} finite number{'s' if n > 1 else ''}, one per channel"
+                if n != 3
+                else "must be three finite numbers, one per RGB channel"
+            )
+            + (", each > 0" if low is not None else ""),
         )
-    if cfg.data.train_subset is not None:
-        _positive("data.train_subset", cfg.data.train_subset, integer=True)
-    if cfg.data.source == "cifar10":
+    if data.train_subset is not None:
+        _positive("data.train_subset", data.train_subset, integer=True)
+    if data.source != "synthetic":
         _check(
-            isinstance(cfg.data.dir, str) and cfg.data.dir != "",
+            isinstance(data.dir, str) and data.dir != "",
             "data.dir",
-            cfg.data.dir,
-            "must be a directory path (or set CIFAR10_DIR)",
+            data.dir,
+            "must be a directory path" + (" (or set CIFAR10_DIR)" if data.source == "cifar10" else ""),
         )
 
     aug = cfg.augment
@@ -148,6 +156,7 @@ def validate(cfg: DictConfig) -> None:
     check_arguments("optimizer", cfg.optimizer)
     check_arguments("scheduler", cfg.scheduler)
     check_by_building(cfg)
+    check_output(cfg.model, cfg.data.channels, cfg.data.image_size, cfg.data.num_classes)
 
 
 # ---------------------------------------------------------------- optimizer and scheduler arguments
@@ -195,6 +204,31 @@ ARGUMENT_RULES = {
 }
 
 
+def resolve_data(cfg: DictConfig) -> None:
+    """Every key of `data` has a value (data=arrays reads its training split for some): one line if not."""
+    for key in ("dir", "num_classes", "channels", "image_size", "normalize"):
+        try:
+            OmegaConf.to_container(cfg.data, resolve=True) if key == "normalize" else cfg.data.get(key)
+        except MissingMandatoryValue:
+            raise UserError(f"data.{key}: has no value; set it, e.g. data.{key}=/path/to/your/arrays") from None
+        except InterpolationResolutionError as e:
+            message = str(e).splitlines()[0]
+            raise UserError(message.split("while resolving interpolation: ", 1)[-1]) from None
+
+
+def check_model_keys(model: DictConfig) -> None:
+    """The built-in networks' keys, by rule (any network's output shape is checked by building it)."""
+    target = model.get("_target_")
+    if target not in (VGG_TARGET, "cifar_sweep.models.ResNet"):
+        return
+    if target == VGG_TARGET:
+        _one_of("model.name", model.name, tuple(VGG_LAYERS))
+    _positive("model.width", model.width)
+    narrowest = narrowest_channels(model.name, model.width) if target == VGG_TARGET else scaled(64, model.width)
+    _check(narrowest >= 1, "model.width", model.width, "leaves a layer with no channels; use model.width >= 1/64")
+    _in_range("model.dropout", model.dropout, 0.0, 1.0, high_open=True)
+
+
 def check_arguments(group: str, node) -> None:
     """Each argument of the optimizer or scheduler config by its rule; any other number must be finite."""
     for key, value in node.items():
@@ -214,7 +248,9 @@ def check_by_building(cfg: DictConfig) -> None:
     from cifar_sweep.optim import build_optimizer, build_schedule
 
     try:
-        optimizer = build_optimizer(cfg.optimizer, torch.nn.Linear(1, 1), torch.device("cpu"))
+        probe = torch.nn.Linear(1, 1, device="meta").to_empty(device="cpu")  # no draw from torch's generator
+        torch.nn.init.zeros_(probe.weight), torch.nn.init.zeros_(probe.bias)
+        optimizer = build_optimizer(cfg.optimizer, probe, torch.device("cpu"))
     except (ValueError, TypeError, RuntimeError) as e:
         raise UserError(
             f"optimizer: {cfg.optimizer._target_} refuses these arguments ({e}); "

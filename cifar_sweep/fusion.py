@@ -97,6 +97,7 @@ class FusedModel:
                 )
             else:  # ReLU, MaxPool2d: per channel, so per run
                 x = first(x)
+        x = F.adaptive_avg_pool2d(x, 1)  # each model's pool (per channel, so per run); 32x32 ends at 1x1
         features = x.flatten(1).unflatten(1, (self.k, -1))  # [B, k, C]
         features = self.apply_dropout(features)
         weight = torch.stack([m.classifier.weight for m in self.models])  # [k, classes, C]

@@ -1,13 +1,33 @@
-"""VGG for 32x32 images, in the study's shape.
+"""The built-in networks for small images, and building whatever network a config names.
 
-3x3 conv + BatchNorm + ReLU blocks, five 2x2 max-pools (32 -> 1), optional dropout, one Linear.
-At width 1.0 the parameter counts equal the standard CIFAR VGGs (vgg16: 14,728,266).
+A `conf/model/*.yaml` names an `nn.Module` by its `_target_` and gets the data's `num_classes` (and
+`in_channels`) by interpolation. Built in:
+
+    VGG      the study's: 3x3 conv + BatchNorm + ReLU blocks, five 2x2 max-pools, optional dropout,
+             one Linear. At width 1.0 on 32x32 images the parameter counts equal the standard CIFAR
+             VGGs (vgg16: 14,728,266).
+    ResNet   ResNet-18 in the standard CIFAR shape: a 3x3 stem without max-pool, four stages of two
+             basic blocks (64, 128, 256, 512 channels), global average pool, one Linear
+             (11,173,962 parameters at 10 classes).
+
+Both take a `width` (a channel multiplier; 0.125 trains on a CPU) and any square image size. Any
+other network works through its `_target_` too: a class of yours (`mypkg.MyNet`) or a torchvision
+builder (`torchvision.models.resnet18`); `build_model` refuses, in one line, a target that does not
+import, one that is not an `nn.Module`, and arguments it rejects.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+from typing import Any
+
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 from torch import nn
+
+from cifar_sweep.errors import UserError
 
 # Output channels per conv layer; "M" is a 2x2 max-pool.
 VGG_LAYERS: dict[str, list[int | str]] = {
@@ -16,6 +36,9 @@ VGG_LAYERS: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
+VGG_TARGET = "cifar_sweep.models.VGG"
+# Builders that are functions, not classes, whose result is an nn.Module: trusted by their prefix.
+MODEL_FACTORIES = ("torchvision.models.",)
 
 
 def scaled(channels: int, width: float) -> int:
@@ -27,32 +50,132 @@ def narrowest_channels(name: str, width: float) -> int:
 
 
 class VGG(nn.Module):
-    def __init__(self, name: str = "vgg16", width: float = 1.0, dropout: float = 0.0, num_classes: int = 10) -> None:
+    def __init__(
+        self, name: str = "vgg16", width: float = 1.0, dropout: float = 0.0, num_classes: int = 10, in_channels: int = 3
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        in_channels = 3
+        channels = in_channels
         for spec in VGG_LAYERS[name]:
-            if not isinstance(spec, int):  # "M"
-                layers.append(nn.MaxPool2d(2))
+            if not isinstance(spec, int):  # "M"; ceil: odd sizes (28 -> 14 -> 7 -> 4 -> 2 -> 1) keep a pixel
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
                 continue
             out_channels = scaled(spec, width)
             layers += [
-                nn.Conv2d(in_channels, out_channels, 3, padding=1),
+                nn.Conv2d(channels, out_channels, 3, padding=1),
                 nn.BatchNorm2d(out_channels),
                 nn.ReLU(inplace=True),
             ]
-            in_channels = out_channels
+            channels = out_channels
         self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)  # 32x32 images end at 1x1 already: the study's net, unchanged
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(in_channels, num_classes)
+        self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.features(x).flatten(1)))
+        return self.classifier(self.dropout(self.pool(self.features(x)).flatten(1)))
 
 
-def build_model(model_cfg) -> VGG:
-    return VGG(model_cfg.name, float(model_cfg.width), float(model_cfg.dropout))
+class BasicBlock(nn.Module):
+    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """ResNet-18 for small images (He et al. 2016, in the shape CIFAR work uses)."""
+
+    def __init__(self, width: float = 1.0, dropout: float = 0.0, num_classes: int = 10, in_channels: int = 3) -> None:
+        super().__init__()
+        stem = scaled(64, width)
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, stem, 3, 1, padding=1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)
+        )
+        stages, channels = [], stem
+        for base, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            out = scaled(base, width)
+            stages += [BasicBlock(channels, out, stride), BasicBlock(out, out, 1)]
+            channels = out
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)  # before the classifier, as VGG's (regularization=dropout)
+        self.classifier = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.pool(self.stages(self.stem(x))).flatten(1)))
 
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- building what a config names
+
+
+def trusted(target: Any) -> tuple[str, ...]:
+    """What Hydra may instantiate for `model._target_`: an nn.Module class it names (imported, not
+    called), or a known builder of networks; one line when it is neither."""
+    if not isinstance(target, str) or "." not in target:
+        raise UserError(f"model._target_={target!r}: must name a class or function as package.module.Name")
+    module_name, _, attr = target.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise UserError(
+            f"model._target_={target!r}: cannot import it ({type(e).__name__}: {e}); install the package that "
+            "defines it, or add its folder to PYTHONPATH"
+        ) from None
+    if inspect.isclass(found) and issubclass(found, nn.Module):
+        return (target, f"{found.__module__}.{found.__qualname__}")  # as named, and where it is defined
+    factories = [f"{prefix}*" for prefix in MODEL_FACTORIES if target.startswith(prefix)]
+    if callable(found) and factories:
+        return tuple(factories)
+    raise UserError(f"model._target_={target!r}: is not an nn.Module subclass; name your network's class")
+
+
+def build_model(model_cfg: DictConfig) -> nn.Module:
+    """The network `model_cfg` names (`_target_` and its keyword arguments)."""
+    target = model_cfg.get("_target_")
+    allowed = trusted(target)
+    try:
+        model = instantiate(model_cfg, _execution_whitelist_=allowed)
+    except Exception as e:  # the class refused its arguments: the user's to fix
+        reason = f"{type(e.__cause__ or e).__name__}: {e.__cause__ or e}".splitlines()[0]
+        raise UserError(f"model: {target} refuses these arguments ({reason}); check the keys of model") from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"model._target_={target!r}: returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def check_output(model_cfg: DictConfig, channels: int, image_size: int, num_classes: int) -> None:
+    """Refuse, in one line, a network whose output on one batch is not (batch, num_classes). Built
+    and run on the meta device: shapes only, no memory, and torch's random generator untouched."""
+    with torch.device("meta"):
+        model = build_model(model_cfg)
+        try:
+            shape = tuple(model.eval()(torch.zeros(2, channels, image_size, image_size)).shape)
+        except NotImplementedError:  # an operation without a meta kernel: trust the network
+            return
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}".splitlines()[0]
+            raise UserError(
+                f"model: {model_cfg._target_} fails on a batch of {channels}x{image_size}x{image_size} images "
+                f"({reason}); make it accept data.channels={channels} and data.image_size={image_size}"
+            ) from None
+    if shape != (2, num_classes):
+        raise UserError(
+            f"model: {model_cfg._target_} outputs shape {shape} for a batch of 2; expected (2, {num_classes}): "
+            f"one logit per class (data.num_classes={num_classes})"
+        )

@@ -426,11 +426,13 @@ def describe(cfg, run: Run, params: int) -> None:
         if run.splits["val"] is run.splits["test"]
         else f"{len(run.splits['val'])} held-out images"
     )
+    model = cfg.model.get("name") or str(cfg.model._target_).rsplit(".", 1)[-1]
+    width = f" width {cfg.model.width}" if "width" in cfg.model else ""
     log.info(
-        "%s%s width %s: %s parameters on %s; %d training images, per-epoch validation on %s, %d test images",
+        "%s%s%s: %s parameters on %s; %d training images, per-epoch validation on %s, %d test images",
         run.placement.label,
-        cfg.model.name,
-        cfg.model.width,
+        model,
+        width,
         f"{params:,}",
         run.device,
         len(run.splits["train"]),

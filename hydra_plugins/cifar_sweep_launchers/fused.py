@@ -32,9 +32,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
+FUSABLE = "cifar_sweep.models.VGG"  # the one network fusion.FusedModel knows
 SHAPE = (
+    "model._target_",
     "model.name",
     "model.width",
+    "model.num_classes",
+    "model.in_channels",
     "batch_size",
     "trainer.epochs",
     "data",
@@ -67,10 +71,14 @@ def shape(config: DictConfig) -> str:
 
 
 def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
-    """Job numbers grouped by shape, in order, at most max_fused per group."""
+    """Job numbers grouped by shape, in order, at most max_fused per group; a job whose model is not
+    a VGG is a group of its own."""
     by_shape: dict[str, list[int]] = {}
     for idx, config in configs.items():
-        by_shape.setdefault(shape(config), []).append(idx)
+        target = OmegaConf.select(config, "model._target_")
+        if target != FUSABLE:
+            log.info(f"job #{idx}: model._target_={target} does not fuse (only {FUSABLE} does); it runs alone")
+        by_shape.setdefault(shape(config) if target == FUSABLE else f"alone {idx}", []).append(idx)
     return [members[i : i + max_fused] for members in by_shape.values() for i in range(0, len(members), max_fused)]
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cifar_sweep.data import synthetic_arrays
+from cifar_sweep.sources import synthetic_arrays
 
 from helpers import FAST, read_json, run_cli
 

@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from cifar_sweep.augment import affine_inverse, augment, draw, is_pixel_exact, one_warp, rotation_inverse, two_warps
-from cifar_sweep.data import synthetic_arrays
+from cifar_sweep.sources import synthetic_arrays
 
 ZERO = dict(
     rotation=0.0,

@@ -17,7 +17,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 
 def test_required_options_exist():
     have = {g: {o for gg, o in OPTIONS if gg == g} for g in GROUPS}
-    assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19"}
+    assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "torchvision"}
     assert have["optimizer"] == {"adam", "adamw", "rmsprop", "sgd"}
     assert have["scheduler"] == {"cosine", "step", "multistep", "exponential", "plateau", "onecycle", "none"}
     assert have["regularization"] == {
@@ -28,17 +28,33 @@ def test_required_options_exist():
         "weight_decay_augmentation",
         "strong_augmentation",
     }
-    assert have["data"] == {"cifar10", "synthetic"}
+    assert have["data"] == {"cifar10", "cifar100", "arrays", "synthetic"}
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
-def test_every_option_composes_and_validates(group, option):
-    cfg = compose_cfg([f"{group}={option}", "data.dir=somewhere"])
+def test_every_option_composes_and_validates(group, option, tmp_path):
+    data_dir = "somewhere"
+    if option == "arrays":  # data=arrays reads what its train.npz holds
+        data_dir = write_arrays(tmp_path, channels=1, size=28, classes=5)
+    cfg = compose_cfg([f"{group}={option}", f"data.dir={data_dir}"])
     OmegaConf.resolve(cfg)  # every interpolation resolves
     if group != "hparams_search":  # searches are checked per trial, not as one config
         validate(cfg)
-    if group == "model":
+    if group == "model" and option.startswith("vgg"):
         assert cfg.model.name == option
+    if option == "arrays":
+        assert (cfg.data.num_classes, cfg.data.channels, cfg.data.image_size) == (5, 1, 28)
+        assert cfg.model.num_classes == 5 and cfg.model.in_channels == 1  # the model follows the data
+
+
+def write_arrays(folder, channels: int, size: int, classes: int, n: int = 60) -> str:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for name in ("train", "test"):
+        x = rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+        np.savez(folder / f"{name}.npz", x=x, y=np.arange(n) % classes)
+    return str(folder)
 
 
 def test_defaults_are_the_final_recipe():

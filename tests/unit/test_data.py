@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_sweep.data import Split, load_arrays, make_splits, read_npz, stratified_split, synthetic_arrays
+from cifar_sweep.data import Split, make_splits, stratified_split
 from cifar_sweep.errors import UserError
+from cifar_sweep.sources import load_arrays, read_npz, synthetic_arrays
 
 from helpers import compose_cfg
 

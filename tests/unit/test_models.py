@@ -1,7 +1,11 @@
+"""The built-in networks, and what build_model accepts and refuses."""
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 
-from cifar_sweep.models import VGG, count_params
+from cifar_sweep.errors import UserError
+from cifar_sweep.models import VGG, ResNet, build_model, check_output, count_params
 
 STANDARD_CIFAR_VGG = {"vgg11": 9_231_114, "vgg13": 9_416_010, "vgg16": 14_728_266, "vgg19": 20_040_522}
 
@@ -9,6 +13,11 @@ STANDARD_CIFAR_VGG = {"vgg11": 9_231_114, "vgg13": 9_416_010, "vgg16": 14_728_26
 @pytest.mark.parametrize("name,params", STANDARD_CIFAR_VGG.items())
 def test_parameter_counts_equal_the_standard_cifar_vggs(name, params):
     assert count_params(VGG(name)) == params
+
+
+def test_resnet18_has_the_standard_cifar_count_and_a_width():
+    assert count_params(ResNet()) == 11_173_962
+    assert 10 < count_params(ResNet()) / count_params(ResNet(width=0.25)) < 20  # conv params scale with width^2
 
 
 def test_study_shape_five_pools_one_linear():
@@ -20,6 +29,44 @@ def test_study_shape_five_pools_one_linear():
     assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
 
 
+@pytest.mark.parametrize("network", [VGG, ResNet])
+@pytest.mark.parametrize("channels,size,classes", [(1, 28, 5), (3, 64, 100), (3, 20, 2)])
+def test_networks_take_any_square_size_and_channel_count(network, channels, size, classes):
+    model = network(width=0.125, num_classes=classes, in_channels=channels)
+    assert model.eval()(torch.randn(2, channels, size, size)).shape == (2, classes)
+
+
 def test_narrow_net_is_about_eight_times_cheaper():
     wide, narrow = count_params(VGG("vgg16")), count_params(VGG("vgg16", width=0.125))
     assert 40 < wide / narrow < 80  # conv params scale with width^2
+
+
+@pytest.mark.parametrize(
+    "node,expected",
+    [
+        ({"_target_": "nowhere_pkg.Net"}, "model._target_='nowhere_pkg.Net': cannot import it (ModuleNotFoundError"),
+        ({"_target_": "cifar_sweep.models.count_params"}, "is not an nn.Module subclass"),
+        ({"_target_": "os.system", "command": "true"}, "model._target_='os.system': is not an nn.Module subclass"),
+        ({"_target_": "cifar_sweep.models.VGG", "depth": 3}, "model: cifar_sweep.models.VGG refuses these arguments ("),
+    ],
+)
+def test_a_bad_model_target_is_one_line_and_nothing_is_called(node, expected):
+    with pytest.raises(UserError) as err:
+        build_model(OmegaConf.create(node))
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_network_with_the_wrong_output_is_refused_before_it_trains():
+    wrong_classes = OmegaConf.create({"_target_": "cifar_sweep.models.VGG", "width": 0.125, "num_classes": 10})
+    with pytest.raises(UserError, match=r"outputs shape \(2, 10\) for a batch of 2; expected \(2, 5\)"):
+        check_output(wrong_classes, channels=3, image_size=32, num_classes=5)
+    wrong_channels = OmegaConf.create({"_target_": "cifar_sweep.models.VGG", "width": 0.125, "in_channels": 3})
+    with pytest.raises(UserError, match="fails on a batch of 1x28x28 images"):
+        check_output(wrong_channels, channels=1, image_size=28, num_classes=10)
+
+
+def test_checking_a_network_draws_nothing_from_torchs_generator():
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    check_output(OmegaConf.create({"_target_": "cifar_sweep.models.ResNet", "width": 0.25}), 3, 32, 10)
+    assert torch.equal(before, torch.get_rng_state())

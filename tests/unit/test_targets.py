@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar_sweep import TRUSTED_TARGETS
+from cifar_sweep.models import build_model
 from cifar_sweep.optim import build_optimizer, build_schedule
 
 from helpers import CONF, compose_cfg
@@ -24,9 +25,18 @@ def test_every_file_with_a_target_is_covered_below():
         {f"optimizer/{o}.yaml" for o in options("optimizer")}
         | {f"scheduler/{o}.yaml" for o in options("scheduler")}
         | {f"hparams_search/{o}.yaml" for o in options("hparams_search")}
+        | {f"model/{o}.yaml" for o in options("model")}
         | {"hydra/default.yaml"}
     )
     assert with_targets <= covered
+
+
+@pytest.mark.parametrize("option", options("model"))
+def test_model_builds_for_the_data_and_outputs_one_logit_per_class(option):
+    cfg = compose_cfg([f"model={option}", "data=synthetic", "data.num_classes=7"])
+    model = build_model(cfg.model)
+    assert isinstance(model, torch.nn.Module)
+    assert model.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
 
 
 @pytest.mark.parametrize("option", options("optimizer"))
