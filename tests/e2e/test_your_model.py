@@ -154,3 +154,14 @@ def test_a_bad_model_or_data_config_is_one_line_before_training(tmp_path, overri
     assert result.returncode == 2
     assert one_error_line(result).startswith(expected)
     assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_a_grid_over_two_model_families_collects_into_one_table(tmp_path):
+    result = run_cli(["-m", *FAST, "model=vgg16,resnet18", "hydra/launcher=fused", f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "job #1: model._target_=cifar_sweep.models.ResNet does not fuse" in result.stdout + result.stderr
+    jobs = collect(tmp_path)
+    assert list(jobs["model"]) == ["vgg16", "resnet18"] and list(jobs["status"]) == ["completed", "completed"]
+    collected = run_cli([str(tmp_path)], module="cifar_sweep.collect")
+    assert collected.returncode == 0 and "vgg16" in collected.stdout and "resnet18" in collected.stdout
+    assert (tmp_path / "plots" / "summary.png").is_file()

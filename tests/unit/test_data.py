@@ -155,3 +155,43 @@ def test_inputs_scale_and_normalise_like_totensor_and_normalize():
     out = Inputs(cfg.augment, cfg.data.normalize, torch.device("cpu"), channels_last=False)(x)
     mean, std = torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1), torch.tensor([0.5, 0.25, 2.0]).view(1, 3, 1, 1)
     assert torch.allclose(out, (x.float() / 255 - mean) / std, atol=1e-6)
+
+
+def write_official_cifar100(root, n: int = 50):
+    """cifar-100-python/ as the official archive lays it out (pickled dicts, fine and coarse labels);
+    returns the md5 of each file, for a CIFAR100 that checks these files instead of the real ones."""
+    import hashlib
+    import pickle
+
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    md5 = {}
+    for name in ("train", "test"):
+        x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        batch = {"data": x.reshape(n, -1), "fine_labels": list(np.arange(n) % 100), "coarse_labels": [0] * n}
+        (folder / name).write_bytes(pickle.dumps(batch))
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [f"c{i}" for i in range(100)]}))
+    for name in ("train", "test", "meta"):
+        md5[name] = hashlib.md5((folder / name).read_bytes()).hexdigest()
+    return md5
+
+
+def test_cifar100_in_the_official_layout_reads_its_fine_labels(tmp_path, monkeypatch):
+    from torchvision.datasets import CIFAR100
+
+    md5 = write_official_cifar100(tmp_path)
+    monkeypatch.setattr(CIFAR100, "train_list", [["train", md5["train"]]])
+    monkeypatch.setattr(CIFAR100, "test_list", [["test", md5["test"]]])
+    monkeypatch.setattr(CIFAR100, "meta", {**CIFAR100.meta, "md5": md5["meta"]})
+    cfg = compose_cfg(["data=cifar100", f"data.dir={tmp_path}"])
+    (x, y), (x_test, y_test) = load_arrays(cfg.data)
+    assert x.shape == (50, 32, 32, 3) and x.dtype == np.uint8 and list(y[:5]) == [0, 1, 2, 3, 4]
+    assert y.max() == 49 and len(y_test) == 50
+
+
+def test_cifar100_files_that_are_not_the_official_ones_are_refused(tmp_path):
+    write_official_cifar100(tmp_path)  # the real md5 sums do not match these files
+    cfg = compose_cfg(["data=cifar100", f"data.dir={tmp_path}"])
+    with pytest.raises(UserError, match="cifar-100-python is missing or corrupt"):
+        load_arrays(cfg.data)
