@@ -327,9 +327,9 @@ def save_checkpoints(run: Run, progress: Progress, ckpt_dir: Path, best: bool) -
         "scheduler": run.schedule.scheduler.state_dict(),
         "rng": rng,
     }
-    checkpoints.save(ckpt_dir / "last.pt", state)
-    if best:
+    if best:  # before last.pt: a run resumed from an older last.pt redoes this epoch and writes it again
         checkpoints.save(ckpt_dir / "best.pt", state)
+    checkpoints.save(ckpt_dir / "last.pt", state)  # last: the epoch counts as done once this is written
 
 
 def restore(run: Run, progress: Progress, ckpt_dir: Path) -> None:
@@ -371,8 +371,11 @@ def fit(
             if stopped_early:
                 break
             row = run_epoch(run, epochs, epoch, progress)
-            save_checkpoints(run, progress, ckpt_dir, best=progress.finish_epoch(epoch, row["val_acc"]))
+            # The row first, the checkpoint last: a kill between them leaves a checkpoint of the epoch
+            # before, whose resume drops this row (MetricsLog keeps rows up to the checkpoint's epoch)
+            # and trains the epoch again, to the same numbers.
             metrics.append(row)
+            save_checkpoints(run, progress, ckpt_dir, best=progress.finish_epoch(epoch, row["val_acc"]))
             log.info(
                 "%sepoch %d/%d  train_loss %.4f  train_acc %.4f  val_loss %.4f  val_acc %.4f  lr %.3g  "
                 "%.1fs  %.0f img/s  %s",

@@ -1,0 +1,51 @@
+"""A crash at any instant of a run loses nothing: the process is ended (exit 137, as SIGKILL) during
+each atomic write of a run in turn, before and after its rename (files.atomic_write's
+CIFAR_SWEEP_CRASH_AT hook, deterministic, no timer), and `trainer.resume=true` then completes it with
+exactly one metrics.csv row per epoch and the numbers of an uninterrupted run."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+from helpers import FAST, read_json, run_cli
+
+ARGS = [
+    *FAST,
+    "trainer.epochs=2",
+    "trainer.deterministic=true",
+    "trainer.threads=1",
+    "data.train_size=1200",
+    "data.val_size=200",
+    "data.test_size=200",
+]
+LEARNED = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr")
+
+
+def rows(run_dir) -> list[dict]:
+    with open(run_dir / "metrics.csv", newline="") as f:
+        return [{k: r[k] for k in LEARNED} for r in csv.DictReader(f)]
+
+
+def test_a_crash_at_any_write_of_a_run_resumes_to_the_same_results(tmp_path):
+    straight = tmp_path / "straight"
+    assert run_cli([*ARGS, f"hydra.run.dir={straight}"]).returncode == 0
+    expected, summary = rows(straight), read_json(straight / "summary.json")
+    crashes = 0
+    for write in range(1, 20):
+        for stage in ("before", "after"):
+            run_dir = tmp_path / f"{write}-{stage}"
+            crashed = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], env={"CIFAR_SWEEP_CRASH_AT": f"{write}:{stage}"})
+            if crashed.returncode == 0:  # the run makes fewer writes: every one has been crashed at
+                assert stage == "before" and crashes >= 10, crashes
+                return
+            assert crashed.returncode == 137, crashed.stderr[-2000:]
+            crashes += 1
+            resumed = run_cli([*ARGS, "trainer.resume=true", f"hydra.run.dir={run_dir}"])
+            assert resumed.returncode == 0, (write, stage, resumed.stderr[-2000:])
+            assert rows(run_dir) == expected, (write, stage)  # each epoch exactly once, the same numbers
+            got = read_json(run_dir / "summary.json")
+            for key in ("status", "test_acc", "best_val_acc", "best_epoch", "final_val_acc", "epochs_completed"):
+                assert got[key] == summary[key], (write, stage, key)
+            assert math.isclose(got["test_loss"], summary["test_loss"], rel_tol=1e-9)
+    raise AssertionError("a 2-epoch run made more than 19 atomic writes")
