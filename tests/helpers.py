@@ -18,6 +18,20 @@ FAST = ["data=synthetic", "model.width=0.125", "trainer.epochs=2", "trainer.prog
 TINY = [*FAST, "data.train_size=400", "data.val_size=100", "data.test_size=100"]
 
 
+# A search whose learning rates either learn (0.003) or cannot (1e-9): a threshold pruner stops the
+# hopeless trials after epoch 2 of 3; the seeded sampler tries both.
+HOPELESS_LR_SEARCH = [
+    "-m",
+    "hparams_search=lr_pruning",
+    "trainer.epochs=3",
+    "optimizer.lr=choice(0.003,1e-9)",
+    "hydra/sweeper/pruner=threshold",
+    "hydra.sweeper.pruner.lower=0.4",
+    "hydra.sweeper.pruner.n_warmup_steps=2",
+    "hydra.sweeper.sampler.seed=0",
+]
+
+
 def compose_cfg(overrides: list[str] = ()):
     with initialize_config_dir(config_dir=str(CONF)):
         return compose(config_name="config", overrides=list(overrides))

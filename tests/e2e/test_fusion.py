@@ -13,7 +13,7 @@ import torch
 from cifar_sweep.collect import collect
 from cifar_sweep.models import VGG
 
-from helpers import FAST, one_error_line, read_json, run_cli
+from helpers import FAST, HOPELESS_LR_SEARCH, one_error_line, read_json, run_cli
 
 SMALL = [*FAST, "data.train_size=1000", "data.val_size=500", "data.test_size=200"]
 
@@ -97,17 +97,10 @@ def test_a_diverging_job_leaves_its_group_and_the_others_go_on(tmp_path):
 def test_an_optuna_batch_trains_fused_and_pruning_removes_a_trial(tmp_path):
     result = run_cli(
         [
-            "-m",
-            "hparams_search=lr_pruning",
+            *HOPELESS_LR_SEARCH,
             *FAST,
-            "trainer.epochs=3",
-            "optimizer.lr=choice(0.003,1e-9)",
-            "hydra/sweeper/pruner=threshold",
-            "hydra.sweeper.pruner.lower=0.4",
-            "hydra.sweeper.pruner.n_warmup_steps=2",
             "hydra.sweeper.n_trials=4",
             "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.sampler.seed=0",
             "hydra/launcher=fused",
         ],
         cwd=tmp_path,

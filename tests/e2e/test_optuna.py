@@ -18,7 +18,7 @@ import yaml
 from cifar_sweep.collect import collect
 from optuna_pruning_sweeper import compat
 
-from helpers import FAST, PASSWORD, ROOT, run_cli
+from helpers import FAST, HOPELESS_LR_SEARCH, PASSWORD, ROOT, run_cli
 
 SEARCH_ANY_PRUNER = ["-m", "hparams_search=lr_pruning", *FAST, "hydra.sweeper.sampler.seed=0"]
 SEARCH = [*SEARCH_ANY_PRUNER, "hydra/sweeper/pruner=none"]
@@ -46,16 +46,9 @@ def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
     """Parallel trials in joblib worker processes, each reporting to its trial in SQLite."""
     result = run_cli(
         [
-            "-m",
-            "hparams_search=lr_pruning",
+            *HOPELESS_LR_SEARCH,
             *FAST,
-            "trainer.epochs=3",
-            "optimizer.lr=choice(0.003,1e-9)",
-            "hydra/sweeper/pruner=threshold",
-            "hydra.sweeper.pruner.lower=0.4",
-            "hydra.sweeper.pruner.n_warmup_steps=2",
             "hydra.sweeper.n_trials=6",
-            "hydra.sweeper.sampler.seed=0",
             "hydra.sweeper.n_jobs=2",
             "hydra/launcher=joblib",
             "hydra.launcher.n_jobs=2",

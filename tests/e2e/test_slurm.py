@@ -16,7 +16,7 @@ import pytest
 
 from cifar_sweep.collect import collect
 
-from helpers import FAST, ROOT, read_json, run_cli
+from helpers import FAST, HOPELESS_LR_SEARCH, ROOT, read_json, run_cli
 
 pytestmark = pytest.mark.slurm
 CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"
@@ -71,17 +71,10 @@ def test_a_search_runs_two_trials_at_a_time_on_slurm_and_prunes(tmp_path, backen
     storage = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     result = run_cli(
         [
-            "-m",
-            "hparams_search=lr_pruning",
+            *HOPELESS_LR_SEARCH,
             *SMALL,
-            "trainer.epochs=3",
-            "optimizer.lr=choice(0.003,1e-9)",
-            "hydra/sweeper/pruner=threshold",
-            "hydra.sweeper.pruner.lower=0.4",
-            "hydra.sweeper.pruner.n_warmup_steps=2",
             "hydra.sweeper.n_trials=4",
             "hydra.sweeper.n_jobs=2",
-            "hydra.sweeper.sampler.seed=0",
             f"hydra.sweeper.storage={storage}",
             f"hydra.sweeper.study_name=slurm_{backend}",
             f"hydra.sweep.dir={tmp_path}/sweep",
