@@ -113,6 +113,9 @@ def validate(cfg: DictConfig) -> None:
         )
     if data.train_subset is not None:
         _positive("data.train_subset", data.train_subset, integer=True)
+    if data.source == "synthetic":
+        _positive("data.train_size", data.train_size, integer=True)
+        _positive("data.test_size", data.test_size, integer=True)
     if data.source != "synthetic":
         _check(
             isinstance(data.dir, str) and data.dir != "",

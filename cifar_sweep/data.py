@@ -8,6 +8,7 @@ Inputs                  uint8 batch -> normalised floats, augmented when trainin
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import cast
@@ -19,6 +20,8 @@ from omegaconf import OmegaConf
 from cifar_sweep.augment import augment
 from cifar_sweep.errors import UserError
 from cifar_sweep.sources import load_arrays
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- split
 
@@ -73,6 +76,10 @@ def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
     data.val_size=0 is the study's data use: every training image trains, and the per-epoch
     validation is on the test set (val is test)."""
     (x, y), (x_test, y_test) = load_arrays(data_cfg)
+    where = f"data.dir={data_cfg.dir!r}" if data_cfg.source != "synthetic" else "data"
+    for name, labels in (("train", y), ("test", y_test)):
+        if len(labels) == 0:
+            raise UserError(f"{where}: its {name} split holds no images; a run needs images to train and test on")
     if not 0 <= data_cfg.val_size < len(y):
         raise UserError(
             f"data.val_size={data_cfg.val_size}: must be in [0, {len(y)}), "
@@ -90,12 +97,33 @@ def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
             )
         keep, _ = stratified_split(y[train_idx], data_cfg.train_subset, data_cfg.split_seed + 1)
         train_idx = train_idx[keep]
+    if len(train_idx) < 2:  # a training batch of one image is dropped (BatchNorm): nothing would train
+        key = "data.train_subset" if data_cfg.train_subset is not None else "data.val_size"
+        raise UserError(
+            f"{key}={data_cfg[key.split('.')[1]]}: leaves {len(train_idx)} training image(s); a run needs at least 2"
+        )
+    warn_about_classes(y[train_idx], data_cfg.num_classes)
     test = to_device(x_test, y_test, device)
     return {
         "train": to_device(x[train_idx], y[train_idx], device),
         "val": to_device(x[val_idx], y[val_idx], device) if val_idx is not None else test,
         "test": test,
     }
+
+
+def warn_about_classes(y: np.ndarray, num_classes: int) -> None:
+    """One warning line when the training split lacks classes: it can still train, but not learn them."""
+    present = np.unique(y)
+    if len(present) < num_classes:
+        missing = sorted(set(range(num_classes)) - set(present.tolist()))
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        log.warning(
+            "the training split holds %d of data.num_classes=%d classes (missing: %s); "
+            "the model cannot learn the missing ones",
+            len(present),
+            num_classes,
+            shown,
+        )
 
 
 # ---------------------------------------------------------------- model input

@@ -81,9 +81,14 @@ def write_summary(run_dir: Path, summary: Summary) -> None:
 
 def read_summary(run_dir: Path) -> Summary | None:
     """The run's summary.json; None when there is none. Raises ValueError (or OSError) when it
-    cannot be parsed."""
+    cannot be parsed or is not one that a run wrote (an object with a run's `status`)."""
     path = run_dir / "summary.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    if not isinstance(summary, dict) or summary.get("status") not in status.WRITTEN:
+        raise ValueError(f"{path} is not a run's summary (no status {' | '.join(status.WRITTEN)})")
+    return cast(Summary, summary)
 
 
 class MetricsLog:

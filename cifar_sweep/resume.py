@@ -54,11 +54,20 @@ class PreviousRun:
 
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key = path, key  # key: hydra.run.dir or hydra.sweep.dir, for messages
-        self.summary = results.read_summary(path)
+        self.foreign: str | None = None  # why a summary.json there is not one we wrote
+        try:
+            self.summary = results.read_summary(path)
+        except (OSError, ValueError) as e:
+            self.summary, self.foreign = None, str(e).splitlines()[0]
         record = path / RECORD / "config.yaml"
         self.trained = OmegaConf.load(record) if record.is_file() else None  # a DictConfig: Hydra wrote it
         if self.summary is not None and self.summary.get("status") == status.FAILED:
             self.trained = None  # a failed run starts over
+
+    @property
+    def empty(self) -> bool:
+        """No run and no file of another's: a new run may write here."""
+        return self.summary is None and self.trained is None and self.foreign is None
 
     @property
     def finished(self) -> bool:
@@ -66,6 +75,11 @@ class PreviousRun:
 
     def check(self, cfg: DictConfig) -> None:
         """Refuse, with one line, anything but resuming the same run (see the module's doc)."""
+        if self.foreign is not None:
+            raise UserError(
+                f"{self.key}={str(self.path)!r}: holds a summary.json that no run of ours wrote ({self.foreign}); "
+                "it is left as it is: choose another directory, or move that file away"
+            )
         if self.trained is None and not self.finished:
             return
         state = self.summary["status"] if self.summary else "killed before it finished"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -24,6 +25,8 @@ from omegaconf import OmegaConf
 
 from cifar_sweep.errors import UserError
 from cifar_sweep.files import atomic_write
+
+log = logging.getLogger(__name__)
 
 Arrays = tuple[np.ndarray, np.ndarray]  # x (N, H, W, C) uint8, y (N,) int64
 OFFICIAL = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -107,20 +110,40 @@ def cache_key(sources: list[Path]) -> str:
 
 def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
     """read() once; later calls (other jobs of a sweep) memory-map the decoded uint8 copy in
-    cache_dir, keyed by the sources' path, size and mtime. cache_dir=None disables the cache."""
+    cache_dir, keyed by the sources' path, size and mtime. An entry is used only when it is what was
+    written (its record: the images' shape and dtype, the labels' digest); a damaged one is rebuilt
+    from the sources with one warning. cache_dir=None disables the cache."""
     if cache_dir is None:
         return read()
     folder, key = Path(cache_dir).expanduser(), cache_key(sources)
-    x_path, y_path = folder / f"{key}.x.npy", folder / f"{key}.y.npy"
-    if x_path.is_file() and y_path.is_file():
-        return np.load(x_path, mmap_mode="r"), np.load(y_path)
+    x_path, y_path, record = folder / f"{key}.x.npy", folder / f"{key}.y.npy", folder / f"{key}.record.json"
+    if x_path.is_file() and y_path.is_file() and record.is_file():
+        try:
+            x, y = np.load(x_path, mmap_mode="r"), np.load(y_path)
+            if json.loads(record.read_text()) == describe_entry(x, y):
+                return x, y
+            problem = "its arrays differ from the record written with them"
+        except (OSError, ValueError, EOFError) as e:
+            problem = f"{type(e).__name__}: {e}".splitlines()[0]
+        log.warning("data cache %s is damaged (%s); rebuilding it from %s", x_path, problem, sources[0])
     x, y = read()
-    try:
-        for path, array in ((y_path, y), (x_path, x)):  # x last: its presence marks a complete entry
-            atomic_write(path, partial(np.save, arr=array))
+    try:  # the record last: its presence marks a complete entry
+        atomic_write(y_path, partial(np.save, arr=y))
+        atomic_write(x_path, partial(np.save, arr=x))
+        atomic_write(record, lambda f: f.write(json.dumps(describe_entry(x, y)).encode()))
     except OSError:
         pass  # a cache we cannot write is only slower
     return x, y
+
+
+def describe_entry(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """What a cache entry must hold: the images' shape and dtype, the labels' dtype and digest."""
+    return {
+        "x_shape": list(x.shape),
+        "x_dtype": str(x.dtype),
+        "y_dtype": str(y.dtype),
+        "y_sha1": hashlib.sha1(np.ascontiguousarray(y).tobytes()).hexdigest(),
+    }
 
 
 def npz_pair(data_cfg) -> tuple[Arrays, Arrays]:
@@ -168,7 +191,7 @@ def describe_arrays(directory: str | None, cache_dir: str | None) -> dict[str, A
     train = Path(directory) / "train.npz"
     if not train.is_file():
         raise UserError(f"data.dir={directory!r}: no train.npz there; data=arrays reads train.npz and test.npz")
-    summary = Path(cache_dir).expanduser() / f"{cache_key([train])}.json" if cache_dir else None
+    summary = Path(cache_dir).expanduser() / f"{cache_key([train])}.arrays.json" if cache_dir else None
     if summary is not None and summary.is_file():
         return json.loads(summary.read_text())
     x, y = cached(cache_dir, [train], partial(read_npz, train))

@@ -17,4 +17,5 @@ INCOMPLETE = "incomplete"
 UNREADABLE = "unreadable"
 
 FINISHED = (COMPLETED, PRUNED)  # a later command never redoes these
+WRITTEN = (COMPLETED, FAILED, PRUNED)  # what a run's summary.json may say
 STATUSES = (COMPLETED, FAILED, PRUNED, INCOMPLETE, UNREADABLE)

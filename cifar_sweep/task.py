@@ -50,8 +50,8 @@ class JobResult:
         if self.outcome is JobOutcome.TRAINED:
             return True
         if self.outcome is JobOutcome.CRASHED:
-            return not previous.finished
-        return self.outcome is JobOutcome.REFUSED and previous.trained is None and not previous.finished
+            return not previous.finished and previous.foreign is None
+        return self.outcome is JobOutcome.REFUSED and previous.empty
 
 
 def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:

@@ -109,3 +109,12 @@ def test_a_grid_resumed_with_another_model_refuses_each_job_and_keeps_its_files(
     assert result.stderr.count("error: trainer.resume=true: this run (completed) was trained with model.name") == 2
     after = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(("multirun.yaml", ".submitit"))}
     assert after == {k: v for k, v in before.items() if not k.startswith("multirun.yaml")}
+
+
+@pytest.mark.parametrize("content", ['{"status": "compl', "[1, 2]", '{"foo": 1}'], ids=["truncated", "list", "foreign"])
+def test_a_summary_json_we_did_not_write_is_refused_and_left_as_it_is(tmp_path, content):
+    (tmp_path / "summary.json").write_text(content)
+    result = run_cli([*FAST, f"hydra.run.dir={tmp_path}"])
+    assert result.returncode == 2
+    assert "holds a summary.json that no run of ours wrote" in one_error_line(result)
+    assert (tmp_path / "summary.json").read_text() == content and not (tmp_path / "metrics.csv").exists()

@@ -141,6 +141,8 @@ def test_regularization_options_set_what_they_name():
 
 # (override, the whole message: the key, the value as read, and what is allowed)
 BAD_VALUES = [
+    ("data=synthetic data.test_size=0", "data.test_size=0: must be a positive integer"),
+    ("data=synthetic data.train_size=-5", "data.train_size=-5: must be a positive integer"),
     ("optimizer.lr=-1", "optimizer.lr=-1: must be a positive number"),
     ("optimizer.lr=0", "optimizer.lr=0: must be a positive number"),
     ("optimizer.lr=abc", "optimizer.lr='abc': must be a positive number"),
@@ -178,7 +180,7 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("override,expected", BAD_VALUES, ids=[b[0] for b in BAD_VALUES])
 def test_bad_values_name_key_value_and_what_is_allowed(override, expected):
-    cfg = compose_cfg([override])
+    cfg = compose_cfg(override.split())
     with pytest.raises(UserError) as err:
         validate(cfg)
     assert str(err.value) == expected

@@ -195,3 +195,47 @@ def test_cifar100_files_that_are_not_the_official_ones_are_refused(tmp_path):
     cfg = compose_cfg(["data=cifar100", f"data.dir={tmp_path}"])
     with pytest.raises(UserError, match="cifar-100-python is missing or corrupt"):
         load_arrays(cfg.data)
+
+
+@pytest.mark.parametrize("damage", ["truncated_images", "relabelled"])
+def test_a_damaged_cache_entry_is_rebuilt_with_one_warning(tmp_path, damage, caplog):
+    save_npz(tmp_path)
+    cfg = compose_cfg([f"data.dir={tmp_path}", f"data.cache_dir={tmp_path / 'cache'}"])
+    (x, y), _ = load_arrays(cfg.data)  # writes the cache
+    x, y = np.array(x), np.array(y)
+    entry = next(p for p in (tmp_path / "cache").glob("*.x.npy") if np.load(p, mmap_mode="r").shape == x.shape)
+    if damage == "truncated_images":
+        entry.write_bytes(entry.read_bytes()[:5000])
+    else:
+        labels = entry.with_name(entry.name.replace(".x.", ".y."))
+        np.save(labels, (y + 3) % 10)  # in range, but not the source's labels
+    with caplog.at_level("WARNING"):
+        (x2, y2), _ = load_arrays(cfg.data)
+    assert np.array_equal(x2, x) and np.array_equal(y2, y)  # the source's arrays, not the damaged copy
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "is damaged" in warnings[0] and "rebuilding it from" in warnings[0]
+    (x3, y3), _ = load_arrays(cfg.data)  # the rebuilt entry is used again
+    assert np.array_equal(y3, y) and isinstance(x3, np.memmap)
+
+
+def test_sizes_that_leave_nothing_to_train_on_name_the_key(tmp_path):
+    save_npz(tmp_path)
+    with pytest.raises(UserError, match=r"^data.train_subset=1: leaves 1 training image\(s\); a run needs at least 2"):
+        make_splits(
+            compose_cfg([f"data.dir={tmp_path}", "data.val_size=0", "data.train_subset=1"]).data, torch.device("cpu")
+        )
+    np.savez(tmp_path / "train.npz", x=np.zeros((0, 32, 32, 3), np.uint8), y=np.zeros(0, np.int64))
+    with pytest.raises(UserError, match="its train split holds no images"):
+        make_splits(compose_cfg([f"data.dir={tmp_path}", "data.cache_dir=null"]).data, torch.device("cpu"))
+
+
+def test_a_training_split_without_some_classes_is_one_warning(tmp_path, caplog):
+    save_npz(tmp_path, y=np.zeros(300, np.int64))  # every training image is class 0
+    cfg = compose_cfg([f"data.dir={tmp_path}", "data.val_size=0", "data.cache_dir=null"])
+    with caplog.at_level("WARNING"):
+        make_splits(cfg.data, torch.device("cpu"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "the training split holds 1 of data.num_classes=10 classes (missing: 1, 2, 3, 4, 5, 6, 7, "
+        "8, 9); the model cannot learn the missing ones"
+    ]
