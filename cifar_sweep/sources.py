@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Arrays = tuple[np.ndarray, np.ndarray]  # x (N, H, W, C) uint8, y (N,) int64
 OFFICIAL = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 SOURCES = ("cifar10", "cifar100", "arrays", "synthetic")
+NAMES = {"cifar10": ("CIFAR-10", "CIFAR10_DIR"), "cifar100": ("CIFAR-100", "CIFAR100_DIR"), "arrays": ("arrays", "")}
 
 
 Shape = tuple[int, int, int]  # one image: (H, W, C)
@@ -172,9 +173,12 @@ def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
     if official and ((root / official).is_dir() or data_cfg.download):
         read = partial(read_official, data_cfg.source, root, download=data_cfg.download)
         return read(train=True), read(train=False)
+    name, variable = NAMES[data_cfg.source]
     expected = "train.npz + test.npz" + (f" or {official}/" if official else "")
-    hint = ", or set data.download=true" if official else ""
-    raise UserError(f"data.dir={str(root)!r}: no {data_cfg.source} data there (expected {expected}){hint}")
+    raise UserError(
+        f"data.dir={str(root)!r}: no {name} there (expected {expected}); point data.dir"
+        + (f" or {variable} at it, or set data.download=true" if official else " at it")
+    )
 
 
 # ---------------------------------------------------------------- what arrays hold, for the config
