@@ -19,9 +19,8 @@ TINY = [*FAST, "data.train_size=400", "data.val_size=100", "data.test_size=100"]
 
 
 # A search whose learning rates either learn (0.003) or cannot (1e-9): a threshold pruner stops the
-# hopeless trials after epoch 2 of 3; the seeded sampler tries both.
+# hopeless trials after epoch 2 of 3; the seeded sampler tries both. After FAST: it sets the epochs.
 HOPELESS_LR_SEARCH = [
-    "-m",
     "hparams_search=lr_pruning",
     "trainer.epochs=3",
     "optimizer.lr=choice(0.003,1e-9)",

@@ -97,8 +97,9 @@ def test_a_diverging_job_leaves_its_group_and_the_others_go_on(tmp_path):
 def test_an_optuna_batch_trains_fused_and_pruning_removes_a_trial(tmp_path):
     result = run_cli(
         [
-            *HOPELESS_LR_SEARCH,
+            "-m",
             *FAST,
+            *HOPELESS_LR_SEARCH,
             "hydra.sweeper.n_trials=4",
             "hydra.sweeper.n_jobs=2",
             "hydra/launcher=fused",

@@ -46,8 +46,9 @@ def test_hopeless_learning_rates_are_pruned_before_their_last_epoch(tmp_path):
     """Parallel trials in joblib worker processes, each reporting to its trial in SQLite."""
     result = run_cli(
         [
-            *HOPELESS_LR_SEARCH,
+            "-m",
             *FAST,
+            *HOPELESS_LR_SEARCH,
             "hydra.sweeper.n_trials=6",
             "hydra.sweeper.n_jobs=2",
             "hydra/launcher=joblib",

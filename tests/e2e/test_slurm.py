@@ -71,8 +71,9 @@ def test_a_search_runs_two_trials_at_a_time_on_slurm_and_prunes(tmp_path, backen
     storage = f"sqlite:///{tmp_path}/study.db" if backend == "sqlite" else request.getfixturevalue("postgres_url")
     result = run_cli(
         [
-            *HOPELESS_LR_SEARCH,
+            "-m",
             *SMALL,
+            *HOPELESS_LR_SEARCH,
             "hydra.sweeper.n_trials=4",
             "hydra.sweeper.n_jobs=2",
             f"hydra.sweeper.storage={storage}",
