@@ -2,11 +2,13 @@
 
 Every file a run writes goes through `atomic_write`, so it is also where tests inject a crash:
 CIFAR_SWEEP_CRASH_AT="N:before" ends the process (as SIGKILL would, exit 137) during its Nth atomic
-write, with the new file written but not yet renamed into place; "N:after" just after the rename.
+write, with the new file written but not yet renamed into place; "N:after" just after the rename;
+"N:full" fails that write as a full disk would (OSError ENOSPC), leaving the old file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
+            if crash == "full":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -39,7 +43,7 @@ _writes = 0  # atomic writes of this process, for CIFAR_SWEEP_CRASH_AT
 
 
 def _crash_point() -> str | None:
-    """'before' or 'after' when CIFAR_SWEEP_CRASH_AT names this write; else None."""
+    """'before', 'after' or 'full' when CIFAR_SWEEP_CRASH_AT names this write; else None."""
     global _writes
     _writes += 1
     spec = os.environ.get("CIFAR_SWEEP_CRASH_AT")

@@ -7,11 +7,15 @@ When training first starts, the run keeps its own copy of the config it trained 
   result (all but HARMLESS; trainer.epochs included, since cosine's T_max and one-cycle follow it);
 - Hydra rewrites `.hydra/` before any of this runs, so `.hydra/` is put back from the copy: it always
   describes the training that made the files beside it.
-A run that failed starts over, so its directory takes the new config.
+A run that failed (a full disk, CUDA out of memory, a crash) is a run like a killed one: resuming it
+continues from its last checkpoint, and a new config there is refused. Only a run that diverged cannot
+be resumed (it would diverge again): one line says so and nothing changes. trainer.resume=true where
+no run has trained is one line for a single run; a grid's job that never started starts.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 from typing import cast
@@ -21,6 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 from cifar_sweep import results, status
 from cifar_sweep.config import flatten
 from cifar_sweep.errors import UserError
+
+log = logging.getLogger(__name__)
 
 RECORD = Path("checkpoints") / "config"
 HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
@@ -61,8 +67,6 @@ class PreviousRun:
             self.summary, self.foreign = None, str(e).splitlines()[0]
         record = path / RECORD / "config.yaml"
         self.trained = OmegaConf.load(record) if record.is_file() else None  # a DictConfig: Hydra wrote it
-        if self.summary is not None and self.summary.get("status") == status.FAILED:
-            self.trained = None  # a failed run starts over
 
     @property
     def empty(self) -> bool:
@@ -73,6 +77,10 @@ class PreviousRun:
     def finished(self) -> bool:
         return self.summary is not None and self.summary.get("status") in status.FINISHED
 
+    @property
+    def diverged(self) -> bool:
+        return self.summary is not None and str(self.summary.get("error", "")).startswith(status.DIVERGED)
+
     def check(self, cfg: DictConfig) -> None:
         """Refuse, with one line, anything but resuming the same run (see the module's doc)."""
         if self.foreign is not None:
@@ -80,7 +88,8 @@ class PreviousRun:
                 f"{self.key}={str(self.path)!r}: holds a summary.json that no run of ours wrote ({self.foreign}); "
                 "it is left as it is: choose another directory, or move that file away"
             )
-        if self.trained is None and not self.finished:
+        if self.trained is None and not self.finished:  # nothing trained here (refused before training, or new)
+            self.check_nothing_to_resume(cfg)
             return
         state = self.summary["status"] if self.summary else "killed before it finished"
         if not cfg.trainer.resume:
@@ -95,6 +104,23 @@ class PreviousRun:
                 + ", ".join(differ)
                 + f"; resume it with its own config, or choose another {self.key}"
             )
+        if self.diverged:
+            raise UserError(
+                f"trainer.resume=true: this run in {self.path} failed ({self.summary['error']}); resuming from "
+                f"its checkpoint would diverge again, so it is left as it is: start a new run in another "
+                f"{self.key}, e.g. with a lower optimizer.lr"
+            )
+
+    def check_nothing_to_resume(self, cfg: DictConfig) -> None:
+        """trainer.resume=true where no run trained: one line for a single run; a grid's job starts."""
+        if not cfg.trainer.resume:
+            return
+        if self.key == "hydra.run.dir":
+            raise UserError(
+                f"trainer.resume=true: {self.key}={str(self.path)!r} holds no run to resume; "
+                "run without trainer.resume=true to start one there, or point it at the run to continue"
+            )
+        log.info("trainer.resume=true: %s holds no run yet, so this job starts from epoch 1", self.path)
 
     def remember(self) -> None:
         """Keep Hydra's record of this config as the run's own (when training starts afresh)."""

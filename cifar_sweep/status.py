@@ -19,3 +19,6 @@ UNREADABLE = "unreadable"
 FINISHED = (COMPLETED, PRUNED)  # a later command never redoes these
 WRITTEN = (COMPLETED, FAILED, PRUNED)  # what a run's summary.json may say
 STATUSES = (COMPLETED, FAILED, PRUNED, INCOMPLETE, UNREADABLE)
+
+# how the `error` of a run that failed by diverging starts: resuming it would only diverge again
+DIVERGED = "diverged"

@@ -417,7 +417,7 @@ def fit(
 
 
 def failure(e: Exception) -> Summary:
-    kind = "diverged" if isinstance(e, Diverged) else "CUDA out of memory"
+    kind = status.DIVERGED if isinstance(e, Diverged) else "CUDA out of memory"
     error = f"{kind}: {e}".splitlines()[0]
     log.error("run failed: %s", error)
     return {"status": status.FAILED, "error": error}

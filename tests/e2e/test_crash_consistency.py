@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import math
 
-from helpers import FAST, read_json, run_cli
+from helpers import FAST, one_error_line, read_json, run_cli
 
 ARGS = [
     *FAST,
@@ -49,3 +49,28 @@ def test_a_crash_at_any_write_of_a_run_resumes_to_the_same_results(tmp_path):
                 assert got[key] == summary[key], (write, stage, key)
             assert math.isclose(got["test_loss"], summary["test_loss"], rel_tol=1e-9)
     raise AssertionError("a 2-epoch run made more than 19 atomic writes")
+
+
+def test_a_run_failed_by_a_full_disk_resumes_from_its_checkpoint_to_the_same_results(tmp_path):
+    """The disk fills at epoch 2's first write (write 4: after epoch 1's metrics.csv, best.pt, last.pt):
+    the run fails with one line; once there is space, trainer.resume=true continues from epoch 1's
+    checkpoint (it does not start over) and ends as an uninterrupted run does."""
+    straight, run_dir = tmp_path / "straight", tmp_path / "run"
+    assert run_cli([*ARGS, f"hydra.run.dir={straight}"]).returncode == 0
+    failed = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], env={"CIFAR_SWEEP_CRASH_AT": "4:full"})
+    assert failed.returncode == 2 and "No space left on device" in one_error_line(failed)
+    assert read_json(run_dir / "summary.json")["status"] == "failed" and len(rows(run_dir)) == 1
+    epoch_one = (run_dir / "checkpoints" / "last.pt").read_bytes()
+
+    new_config = run_cli([*ARGS, "optimizer.lr=0.01", "trainer.resume=true", f"hydra.run.dir={run_dir}"])
+    assert new_config.returncode == 2  # a failed run's directory takes no other config
+    assert "this run (failed) was trained with optimizer.lr=0.001 (now 0.01)" in one_error_line(new_config)
+    afresh = run_cli([*ARGS, f"hydra.run.dir={run_dir}"])
+    assert afresh.returncode == 2 and "holds a run already (failed); add trainer.resume=true" in one_error_line(afresh)
+    assert (run_dir / "checkpoints" / "last.pt").read_bytes() == epoch_one
+
+    resumed = run_cli([*ARGS, "trainer.resume=true", f"hydra.run.dir={run_dir}"])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "after epoch 1" in resumed.stdout.split("resumed from", 1)[1].splitlines()[0]
+    assert rows(run_dir) == rows(straight)
+    assert read_json(run_dir / "summary.json")["test_acc"] == read_json(straight / "summary.json")["test_acc"]

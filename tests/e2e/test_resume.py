@@ -118,3 +118,21 @@ def test_a_summary_json_we_did_not_write_is_refused_and_left_as_it_is(tmp_path, 
     assert result.returncode == 2
     assert "holds a summary.json that no run of ours wrote" in one_error_line(result)
     assert (tmp_path / "summary.json").read_text() == content and not (tmp_path / "metrics.csv").exists()
+
+
+def test_a_diverged_run_is_not_resumed_and_keeps_its_files(tmp_path):
+    diverging = [*FAST, "optimizer=sgd", "optimizer.lr=1e12", "regularization=none"]
+    assert run_cli([*diverging, f"hydra.run.dir={tmp_path}"]).returncode == 1
+    line = refused(tmp_path, [*diverging, "trainer.resume=true"])
+    assert "failed (diverged: train_loss=" in line and "resuming from its checkpoint would diverge again" in line
+
+
+def test_resume_with_nothing_to_resume_is_one_line_for_a_run_and_a_start_in_a_grid(tmp_path):
+    result = run_cli([*FAST, "trainer.resume=true", f"hydra.run.dir={tmp_path / 'nothing'}"])
+    assert result.returncode == 2
+    assert "holds no run to resume; run without trainer.resume=true" in one_error_line(result)
+    assert not (tmp_path / "nothing" / "metrics.csv").exists()
+    grid = run_cli(["-m", *FAST, "trainer.epochs=1", "seed=0,1", "trainer.resume=true", f"hydra.sweep.dir={tmp_path / 'g'}"])
+    assert grid.returncode == 0, grid.stderr[-2000:]
+    assert (grid.stdout + grid.stderr).count("holds no run yet, so this job starts from epoch 1") == 2
+    assert read_json(tmp_path / "g" / "1" / "summary.json")["status"] == "completed"
