@@ -12,7 +12,7 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from cifar_sweep import TRUSTED_TARGETS, task
+from cifar_sweep import TRUSTED_TARGETS, exits, task
 
 
 @hydra.main(config_path="conf", config_name="config", execution_whitelist=TRUSTED_TARGETS)
@@ -21,4 +21,5 @@ def main(cfg: DictConfig) -> float | optuna.TrialPruned:
 
 
 if __name__ == "__main__":
-    main()
+    with exits.command_exits():  # Hydra's refusals exit 2 like ours; Ctrl-C and SIGTERM end in one line
+        main()

@@ -8,6 +8,7 @@ mistake into one `error:` line (exit 2 in a single run; a failed job, NaN to the
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import math
@@ -38,6 +39,10 @@ class JobOutcome(enum.Enum):
     CRASHED = "crashed"  # a bug: recorded in summary.json, then raised in full
 
 
+# the outcome of the job this thread ran last, for Hydra's job callbacks (callbacks.GridProgress)
+OUTCOME: contextvars.ContextVar[JobOutcome | None] = contextvars.ContextVar("cifar_sweep_outcome", default=None)
+
+
 @dataclass
 class JobResult:
     outcome: JobOutcome
@@ -58,12 +63,14 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
     """The job's return value for the sweeper: cfg.objective, NaN for a failed run in a sweep, or
     optuna.TrialPruned. A single run that fails exits 1 (2 for a mistake)."""
     epochs = fusion.take_seat() or Epochs()  # first: a fused job's Hydra config is read by now
+    OUTCOME.set(None)  # until this job has one (an interrupted job never does)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     previous = PreviousRun(Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir")
     try:
         result = settle(cfg, hydra_cfg, previous, epochs)
     finally:
         epochs.close()  # a fused job leaves its group, whatever happened
+    OUTCOME.set(result.outcome)
     if result.writes_summary(previous):
         results.write_summary(previous.path, result.summary)
     if result.crash is not None:
@@ -73,6 +80,8 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
         return optuna.TrialPruned(summary["error"])
     if summary["status"] != status.COMPLETED:
         if not multirun:
+            if result.outcome is JobOutcome.TRAINED:
+                log.info("run %s: its files are in %s", summary["status"], previous.path)
             sys.exit(2 if result.outcome is JobOutcome.REFUSED else 1)
         return math.nan  # the Optuna sweeper records NaN as a failed trial and carries on
     return float(results.value(summary, cfg.objective))

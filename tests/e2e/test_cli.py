@@ -6,7 +6,7 @@ import yaml
 
 from cifar_sweep.sources import synthetic_arrays
 
-from helpers import FAST, read_json, run_cli
+from helpers import FAST, read_json, run_cli, one_error_line
 
 
 @pytest.mark.readme  # make test runs it: a README command
@@ -103,9 +103,19 @@ def test_user_mistake_is_one_line_exit_2_and_no_success(tmp_path, overrides, exp
 )
 def test_unknown_option_or_key_is_named_without_traceback(tmp_path, override, expected):
     result = run_cli([*FAST, override, f"hydra.run.dir={tmp_path}"])
-    assert result.returncode != 0
+    assert result.returncode == 2  # Hydra's refusals exit 2, like ours (Hydra itself exits 1)
     assert expected in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_a_search_space_key_the_config_lacks_is_one_line_before_any_trial(tmp_path):
+    storage = f"sqlite:///{tmp_path}/study.db"
+    args = ["-m", *FAST, "hparams_search=lr_pruning", f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path}/s"]
+    result = run_cli([*args, "optimizer.typo=range(1,3)"])
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert line.startswith("error: hydra.sweeper.params: the search space cannot be composed") and "typo" in line
+    assert not (tmp_path / "study.db").exists()  # the study is as it was: never created
 
 
 def test_bad_resume_does_not_touch_an_earlier_result(tmp_path):

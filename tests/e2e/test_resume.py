@@ -10,12 +10,12 @@ import pytest
 from helpers import FAST, one_error_line, read_json, run_cli
 
 
-def snapshot(run_dir) -> dict:
-    """Every file below run_dir (but the log, which each command appends to) -> its hash."""
+def snapshot(run_dir, logs: bool = False) -> dict:
+    """Every file below run_dir (but the logs, which each command appends to, unless `logs`) -> its hash."""
     return {
         str(p.relative_to(run_dir)): hashlib.sha1(p.read_bytes()).hexdigest()
         for p in sorted(run_dir.rglob("*"))
-        if p.is_file() and p.name != "run.log"
+        if p.is_file() and (logs or p.name != "run.log")
     }
 
 
@@ -100,15 +100,37 @@ def test_a_corrupt_checkpoint_on_resume_is_one_line_and_nothing_is_lost(killed, 
     assert "last.pt cannot be read" in line and "delete" in line and "to start this run over" in line
 
 
-def test_a_grid_resumed_with_another_model_refuses_each_job_and_keeps_its_files(tmp_path):
+def test_a_grid_resumed_with_another_model_is_refused_and_keeps_its_files(tmp_path):
     args = ["-m", *FAST, "trainer.epochs=1", "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]
     assert run_cli(args).returncode == 0
+    before = snapshot(tmp_path, logs=True)
+    result = run_cli([*args, "model=vgg11", "trainer.resume=true"])  # another grid, into this one's folder
+    assert result.returncode == 2
+    assert "holds another grid (data=synthetic model.width=0.125 optimizer=adam,sgd" in one_error_line(result)
+    assert snapshot(tmp_path, logs=True) == before  # multirun.yaml and the jobs' run.log included
+
+
+def test_a_grid_whose_jobs_all_refuse_exits_2_and_counts_nothing_done(tmp_path):
+    """The same grid, but the jobs' config changed underneath (here: a job's own record edited, as a
+    changed default would): each job refuses with its line and the grid ends with one more, exit 2."""
+    args = ["-m", *FAST, "trainer.epochs=1", "optimizer=adam,sgd", f"hydra.sweep.dir={tmp_path}"]
+    assert run_cli(args).returncode == 0
+    for job in ("0", "1"):
+        record = tmp_path / job / "checkpoints" / "config" / "config.yaml"
+        record.write_text(record.read_text().replace("batch_size: 64", "batch_size: 32"))
     before = snapshot(tmp_path)
-    result = run_cli([*args, "model=vgg11", "trainer.resume=true"])
-    assert result.returncode == 0  # a sweep carries on past failed jobs
-    assert result.stderr.count("error: trainer.resume=true: this run (completed) was trained with model.name") == 2
-    after = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(("multirun.yaml", ".submitit"))}
-    assert after == {k: v for k, v in before.items() if not k.startswith("multirun.yaml")}
+    result = run_cli([*args, "trainer.resume=true"])
+    assert result.returncode == 2
+    assert result.stderr.count("was trained with batch_size=32 (now 64)") == 2
+    assert "all 2 jobs of the grid were refused and none ran" in result.stderr
+    assert "of 2 done" not in result.stdout and result.stdout.count("refused (its error line says why)") == 2
+    assert results_only(snapshot(tmp_path)) == results_only(before)
+
+
+def results_only(files: dict) -> dict:
+    """Leave out what a resumed grid rewrites by design: each job's .hydra/ (put back from its record) and
+    the grid's own multirun.yaml."""
+    return {k: v for k, v in files.items() if "/.hydra/" not in k and k != "multirun.yaml"}
 
 
 @pytest.mark.parametrize("content", ['{"status": "compl', "[1, 2]", '{"foo": 1}'], ids=["truncated", "list", "foreign"])

@@ -11,7 +11,10 @@ hydra-optuna-sweeper. The loop differs:
   heartbeat stopped (a killed worker) is failed and run again, up to max_retry times;
 - with a launcher that runs jobs side by side, a finished or pruned trial's slot is refilled at once;
 - a return value that is not a number, has the wrong arity, or is NaN fails that trial only; jobs that
-  raise count toward max_failure_rate, over the whole search.
+  raise count toward max_failure_rate, over the whole search;
+- the search space is composed once before the study is opened, so a key the config lacks is one line
+  (exit 2) and the study stays as it was; a search interrupted (Ctrl-C, SIGTERM) or refused while jobs
+  are under way leaves no trial RUNNING: interrupted trials are failed and queued to run again.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from optuna_pruning_sweeper.study import STUDY, TRIAL_ID, build_pruner, mask_pas
 log = logging.getLogger(__name__)
 
 SURPLUS = "surplus"  # user attr optuna_pruning of a trial asked beyond the budget by a racing worker; never run
+REFUSED = "refused"  # ... of a trial whose overrides Hydra refused to compose: never run, not counted
 # launchers whose launch() runs its jobs outside this process, so that several calls may run at once
 CONCURRENT_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.", "hydra_plugins.hydra_submitit_launcher.")
 
@@ -118,11 +122,24 @@ def outcome(ret: JobReturn, n_objectives: int) -> Outcome:
     return Outcome(TrialState.COMPLETE, values)
 
 
+def next_job_number(sweep_dir: Path) -> int:
+    """The first job number free in sweep_dir: a search continued in its own directory numbers its new jobs
+    after the ones there, so no job runs in another's folder."""
+    taken = [int(p.name) for p in sweep_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(taken, default=-1) + 1
+
+
+def first_value(distribution: Any) -> Any:
+    """A value every distribution of the search space allows: its first choice or its lower bound."""
+    choices = getattr(distribution, "choices", None)
+    return choices[0] if choices is not None else distribution.low
+
+
 def counts_toward_budget(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
     """Trials finished or under way count; interrupted ones that were retried and surplus ones don't."""
     if trial.state != TrialState.FAIL:
         return trial.state != TrialState.WAITING
-    return trial.number not in retried and trial.user_attrs.get("optuna_pruning") != SURPLUS
+    return trial.number not in retried and trial.user_attrs.get("optuna_pruning") not in (SURPLUS, REFUSED)
 
 
 def budget_used(study: optuna.Study, below: int | None = None, finished: bool = False) -> int:
@@ -194,6 +211,7 @@ class Search:
 
     def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
         self.config = config
+        self.config_loader = hydra_context.config_loader
         self.launcher = Plugins.instance().instantiate_launcher(
             config=config, hydra_context=hydra_context, task_function=task_function
         )
@@ -276,9 +294,12 @@ class Search:
             sampler = sampler(grid)
             self.n_trials = min(self.n_trials, math.prod(len(v) for v in grid.values()))
             log.info("GridSampler: n_trials is %d, the grid's size or less", self.n_trials)
+        self.check_search_space()
+        self.job_idx = next_job_number(Path(self.config.hydra.sweep.dir))
         self.study, storage = self.open_study(sampler)
         self.failures, self.first_failure, self.stopped = 0, "", False
         self.error: BaseException | None = None
+        self.in_flight: dict[int, optuna.Trial] = {}  # trial id -> trial, for every trial asked and not told
         concurrent = any(c.__module__.startswith(CONCURRENT_LAUNCHERS) for c in type(self.launcher).__mro__)
         refill = s.refill and s.n_jobs > 1 and concurrent
         log.info(
@@ -294,10 +315,14 @@ class Search:
             s.n_jobs,
             " (each slot refilled at once)" if refill else "",
         )
-        with Heartbeats(storage, s.heartbeat_interval) as self.beats:
-            self.run_slots(s.n_jobs) if refill else self.run_batches(s.n_jobs)
-        if self.error is not None:
-            raise self.error
+        try:
+            with Heartbeats(storage, s.heartbeat_interval) as self.beats:
+                self.run_slots(s.n_jobs) if refill else self.run_batches(s.n_jobs)
+            if self.error is not None:
+                raise self.error
+        except BaseException as e:  # Ctrl-C, SIGTERM, a refused launch: no trial stays RUNNING
+            self.close_in_flight(e)
+            raise
         self.save_results()
         if self.stopped:
             fail(
@@ -305,6 +330,38 @@ class Search:
                 f"jobs raised an error ({self.failures / self.n_trials:.0%}), so the search stopped; the first: "
                 f"{self.first_failure}"
             )
+
+    def check_search_space(self) -> None:
+        """Compose one point of the search space (each parameter's first choice or lower bound) before the
+        study is opened: a key the config lacks, or a value it cannot take, is one line and changes nothing."""
+        distributions, fixed, fixed_overrides = self.space
+        point = {name: first_value(d) for name, d in distributions.items()} | dict(fixed)
+        overrides = [f"{name}={value}" for name, value in point.items()] + list(fixed_overrides)
+        try:
+            self.config_loader.load_sweep_config(master_config=self.config, sweep_overrides=overrides)
+        except Exception as e:
+            reason = " ".join(str(e).split())  # Hydra's message spans lines
+            fail(f"hydra.sweeper.params: the search space cannot be composed with the config ({reason})")
+
+    def close_in_flight(self, error: BaseException) -> None:
+        """Fail every trial asked and not yet told. Interrupted ones (Ctrl-C, SIGTERM) are queued to run again
+        with the same parameters, up to max_retry times; ones whose launch was refused are not counted."""
+        interrupted = not isinstance(error, Exception)
+        reason = f"interrupted ({type(error).__name__})" if interrupted else f"{type(error).__name__}: {error}"
+        for trial_id, trial in list(self.in_flight.items()):
+            self.in_flight.pop(trial_id, None)
+            self.beats.remove(trial_id)
+            try:
+                trial.set_user_attr("fail_reason", reason.splitlines()[0][:500])
+                if not interrupted:
+                    trial.set_user_attr("optuna_pruning", REFUSED)
+                self.study.tell(trial, state=TrialState.FAIL)
+                if interrupted:
+                    frozen = self.study.get_trials(deepcopy=False)[trial.number]
+                    compat.retry(self.study, frozen, self.settings.max_retry)
+            except Exception as e:  # told meanwhile by its slot, or the storage is gone: the heartbeat will tell
+                log.debug("trial %d not closed: %s", trial.number, e)
+            log.info("trial %d: FAIL (%s)%s", trial.number, reason, "; it will run again" if interrupted else "")
 
     # ------------------------------------------------------------ ask, launch, tell
 
@@ -323,11 +380,8 @@ class Search:
                 break
             trial_id = compat.trial_id(trial)
             self.beats.add(trial_id)
-            try:
-                overrides = self.configure(trial, *self.space)
-            except Exception:
-                self.study.tell(trial, state=TrialState.FAIL)
-                raise
+            self.in_flight[trial_id] = trial  # closed by tell() or, if the search ends first, close_in_flight()
+            overrides = self.configure(trial, *self.space)
             asked.append(
                 (
                     trial,
@@ -343,6 +397,7 @@ class Search:
     def tell(self, trial: optuna.Trial, ret: JobReturn) -> None:
         result = outcome(ret, len(self.directions))
         self.beats.remove(compat.trial_id(trial))
+        self.in_flight.pop(compat.trial_id(trial), None)
         try:
             if ret.hydra_cfg is not None:
                 trial.set_user_attr("run_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
@@ -431,7 +486,13 @@ class Search:
         study = self.study
         trials = study.get_trials(deepcopy=False)
         states = [t.state.name for t in trials]
-        log.info("Study %s: %s", study.study_name, {s: states.count(s) for s in sorted(set(states))})
+        log.info(
+            "Study %s in %s: %s; its jobs are in %s",
+            study.study_name,
+            mask_password(self.url),
+            {s: states.count(s) for s in sorted(set(states))},
+            self.config.hydra.sweep.dir,
+        )
         if not any(t.state == TrialState.COMPLETE for t in trials):
             log.warning("no trial of study %s completed, so there is no best trial", study.study_name)
             return

@@ -250,3 +250,38 @@ def test_an_interrupted_job_is_failed_and_its_trial_run_again_once(hydra_sweep_r
     assert [t.state for t in study.trials] == [FAIL, COMPLETE, COMPLETE]
     assert study.trials[0].user_attrs["fail_reason"] == "interrupted: Slurm job 12_0 CANCELLED"
     assert compat.retried_from(study.trials[1]) == 0 and calls[1] == calls[0]  # the same parameters
+
+
+def test_a_search_space_hydra_cannot_compose_is_one_line_and_leaves_the_study_as_it_was(
+    hydra_sweep_runner, tmp_path, capsys
+) -> None:
+    url = f"sqlite:///{tmp_path}/study.db"
+    sweep(hydra_sweep_runner, tmp_path, square, "hydra.sweeper.n_trials=1", url=url)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:  # `nokey` is not in the config (it would need `+nokey`)
+        sweep(hydra_sweep_runner, tmp_path, square, "hydra.sweeper.n_trials=2", url=url, space=("nokey=range(1, 3)",))
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: hydra.sweeper.params: the search space cannot be composed")
+    assert "nokey" in err[0]
+    study = optuna.load_study(study_name="toy", storage=url)
+    assert [t.state for t in study.trials] == [COMPLETE]  # no trial asked, none left RUNNING
+
+
+def test_ctrl_c_leaves_no_trial_running_and_the_next_sweep_runs_the_interrupted_one(hydra_sweep_runner, tmp_path):
+    calls = []
+
+    def task(cfg) -> float:
+        calls.append(cfg.x)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return square(cfg)
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(hydra_sweep_runner, tmp_path, task, "hydra.sweeper.n_trials=3")
+    study = optuna.load_study(study_name="toy", storage=f"sqlite:///{tmp_path}/study.db")
+    assert [t.state for t in study.trials] == [COMPLETE, FAIL, TrialState.WAITING]
+    assert study.trials[1].user_attrs["fail_reason"] == "interrupted (KeyboardInterrupt)"
+    study = sweep(hydra_sweep_runner, tmp_path, task, "hydra.sweeper.n_trials=3")
+    assert [t.state for t in study.trials] == [COMPLETE, FAIL, COMPLETE, COMPLETE]
+    assert study.trials[2].params == study.trials[1].params and calls[2] == calls[1]  # run again, same point

@@ -1,0 +1,80 @@
+"""How `python run.py` ends, whatever stops it.
+
+- A mistake is exit 2, ours (`error: ...`) and Hydra's alike (an unknown key, a bad override: Hydra
+  prints its message and exits 1; that becomes 2). A run that trained and failed is exit 1.
+- Ctrl-C (SIGINT) and SIGTERM end with one line, saying what stopped and the command that continues
+  it, and exit 130 / 143 (128 + the signal), without a traceback. The callback `callbacks.Whereabouts`
+  records what is running (`NOW`); the sweeper closes its trials on the way out.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from hydra.errors import CompactHydraException
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanups run as for Ctrl-C."""
+
+
+@dataclass
+class Activity:
+    kind: str  # run, grid or search
+    directory: str
+    resume: str  # the command that continues it
+
+
+NOW: Activity | None = None  # set by callbacks.Whereabouts when a run or sweep starts
+
+
+def resume_command(kind: str, directory: str) -> str:
+    """This command, made to continue what it started: a run or grid with trainer.resume=true in its own
+    directory; a search as it was typed (its study holds its state)."""
+    args = sys.argv[1:]
+    if kind != "search":
+        key = "hydra.run.dir" if kind == "run" else "hydra.sweep.dir"
+        args = [a for a in args if not a.startswith(("trainer.resume=", f"{key}="))]
+        args += ["trainer.resume=true", f"{key}={directory}"]
+    return " ".join(shlex.quote(a) for a in ["python", sys.argv[0], *args])
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def interrupted(code: int, what: str) -> None:
+    if NOW is None:
+        print(f"interrupted ({what}) before anything started", file=sys.stderr, flush=True)
+    else:
+        print(
+            f"interrupted ({what}): the {NOW.kind} in {NOW.directory} stopped; continue it with: {NOW.resume}",
+            file=sys.stderr,
+            flush=True,
+        )
+    sys.exit(code)
+
+
+@contextmanager
+def command_exits() -> Iterator[None]:
+    """Wrap a Hydra app's main(): exit 2 for Hydra's refusals, one line and 130/143 for Ctrl-C/SIGTERM."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupted(128 + signal.SIGINT, "Ctrl-C")
+    except Terminated:
+        interrupted(128 + signal.SIGTERM, "SIGTERM")
+    except SystemExit as e:
+        # Hydra reports a refused config and then exits 1 from inside its `except`, so the refusal is
+        # the SystemExit's context; a run that failed exits 1 with no exception behind it
+        if e.code == 1 and isinstance(e.__context__, CompactHydraException):
+            sys.exit(2)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
