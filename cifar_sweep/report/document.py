@@ -75,12 +75,56 @@ def section(
     )
 
 
+def read_grids(sweeps: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """(jobs, curves) of each of the study's grids found in `sweeps` (a folder per grid). A folder named
+    like a grid whose jobs are not that grid's is refused, before anything is written."""
+    grids = {}
+    for claim in CLAIMS:
+        folder = sweeps / claim.grid
+        if not folder.is_dir():
+            continue
+        jobs, curves = read_sweep(folder)[:2]
+        experiments = set(jobs["experiment"].astype(str)) if "experiment" in jobs else set()
+        if experiments != {claim.grid} or claim.axis not in jobs:
+            raise CollectError(
+                f"--sweeps={str(sweeps)!r}: {folder} is not the study's {claim.grid} grid (its jobs were not run "
+                f"with experiment={claim.grid} over {claim.axis}); point --sweeps at the folder that "
+                "python -m cifar_sweep.report --run made"
+            )
+        grids[claim.grid] = (jobs, curves)
+    if not grids:
+        raise CollectError(
+            f"--sweeps={str(sweeps)!r}: holds none of the study's grids (folders "
+            + ", ".join(c.grid for c in CLAIMS)
+            + "); make them with python -m cifar_sweep.report --run"
+        )
+    return grids
+
+
+def not_run(claim: Claim, sweeps: Path) -> list[str]:
+    """The section of a grid that is not in `sweeps`: what runs it."""
+    return [
+        f"## {claim.title}",
+        "",
+        f"> {claim.text}",
+        "",
+        f"**Verdict: not run** (no folder `{claim.grid}` in `{sweeps}`). Run it with "
+        f"`python run.py -m experiment={claim.grid} seed=0,1,2 hydra.sweep.dir={sweeps / claim.grid}` (with the "
+        "overrides your other grids used, such as their width and epochs), then make this report again.",
+        "",
+    ]
+
+
 def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
-    grids = {claim.grid: read_sweep(sweeps / claim.grid)[:2] for claim in CLAIMS}  # all readable, or nothing written
+    grids = read_grids(sweeps)  # every grid found is readable and the study's, or nothing is written
     figures_dir = out.with_suffix("")
     figures_dir.mkdir(parents=True, exist_ok=True)
     body, verdicts, scales = [], [], {}
     for claim in CLAIMS:
+        if claim.grid not in grids:
+            body += not_run(claim, sweeps)
+            verdicts.append(Verdict("not run", f"no {claim.grid} grid in {sweeps}"))
+            continue
         lines, verdict, scales[claim.grid] = section(claim, sweeps / claim.grid, *grids[claim.grid], figures_dir)
         body += lines
         verdicts.append(verdict)
@@ -92,9 +136,12 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
     runs = sum(s["runs"] for s in scales.values())
     train_seconds = sum(s["wall_seconds"] for s in scales.values())
     run_command, elapsed = run_record(sweeps)
+    found = [c for c in CLAIMS if c.grid in scales]
     small = any(
-        s["width"] != 1.0 or s["train_subset"] is not None or s["epochs"] != c.study_epochs
-        for c, s in zip(CLAIMS, scales.values())
+        scales[c.grid]["width"] != 1.0
+        or scales[c.grid]["train_subset"] is not None
+        or scales[c.grid]["epochs"] != c.study_epochs
+        for c in found
     )
     made = (
         f"Runs made by `{run_command}` ({elapsed:.0f} min); report by `{command}`"
@@ -104,7 +151,8 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
     lines = [
         "# The study, re-made",
         "",
-        made + f" on {datetime.now():%Y-%m-%d}: {runs} runs of the six grids in `conf/experiment/` "
+        made + f" on {datetime.now():%Y-%m-%d}: {runs} runs of "
+        f"{'the six grids' if len(found) == len(CLAIMS) else f'{len(found)} of the six grids'} in `conf/experiment/` "
         f"(the runs' own wall time {train_seconds / 60:.0f} min), "
         f"{'at a reduced scale' if small else 'at the study' + chr(39) + 's scale'}, on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
@@ -117,13 +165,15 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
         "",
     ]
     if small:
-        width = scales["optimizers"]["width"]
+        width = scales[found[0].grid]["width"]
+        by_epochs = {c.study_epochs: scales[c.grid] for c in reversed(found)}  # a grid of each length found
+        lengths = ", ".join(
+            f"{s['epochs']} epochs of {images(s)} training images for the grids the study ran {n} epochs"
+            for n, s in sorted(by_epochs.items())
+        )
         lines += [
             f"**Scale.** Width {width} VGGs (about {width**2:.2%} of the parameters); "
-            f"{scales['overfitting']['epochs']} epochs of {images(scales['overfitting'])} "
-            "training images for the grids the study ran 20 epochs, "
-            f"{scales['optimizers']['epochs']} epochs of {images(scales['optimizers'])} "
-            "for those it ran 50 (StepLR's step scaled alike); validation and test on the whole test set. "
+            f"{lengths} (StepLR's step scaled alike); validation and test on the whole test set. "
             "The verdicts below are about these small networks trained briefly; they say what the grids "
             "show at this scale, not what the study's full-size networks do. For that, run on a GPU:",
             "",
