@@ -20,6 +20,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from optuna.exceptions import ExperimentalWarning
 
 from hydra_plugins.hydra_optuna_sweeper import _impl
+from optuna_pruning_sweeper.study import rdb_storage
 
 # callable -> the parameter names this module passes (positionally, in this order)
 CONTRACT: dict[str, tuple[Any, list[str]]] = {
@@ -63,6 +64,13 @@ def broken() -> list[str]:
     for attr in ("_return_value",):  # a failed job's exception, read without JobReturn printing a banner
         if attr not in vars(JobReturn()):
             changed.append(f"hydra.core.utils.JobReturn.{attr} (missing)")
+    from optuna.storages._rdb import models  # silent_trial_numbers reads the heartbeat table
+
+    for model, attr in [(models.TrialModel, a) for a in ("_datetime_start_utc", "number", "study_id", "state")] + [
+        (models.TrialHeartbeatModel, "trial")  # its backref is TrialModel.heartbeats
+    ]:
+        if not hasattr(model, attr):
+            changed.append(f"optuna.storages._rdb.models.{model.__name__}.{attr} (missing)")
     return changed
 
 
@@ -128,7 +136,7 @@ def attach(study: optuna.Study, trial_id: int) -> optuna.Trial:
 def heartbeat_storage(url: str, heartbeat_interval: int, max_retry: int) -> optuna.storages.RDBStorage:
     """An RDB storage that fails RUNNING trials silent for 2 x heartbeat_interval and re-queues them."""
     with experimental():
-        return optuna.storages.RDBStorage(
+        return rdb_storage(
             url,
             heartbeat_interval=heartbeat_interval,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry),
@@ -138,6 +146,34 @@ def heartbeat_storage(url: str, heartbeat_interval: int, max_retry: int) -> optu
 def fail_stale_trials(study: optuna.Study) -> None:
     with experimental():
         optuna.storages.fail_stale_trials(study)
+
+
+def silent_trial_numbers(storage: optuna.storages.RDBStorage, study: optuna.Study, grace_seconds: float) -> list[int]:
+    """RUNNING trials that never recorded a heartbeat and started over grace_seconds ago: their worker
+    stopped between asking them and its first heartbeat. Optuna's stale check skips such trials (it reads
+    only heartbeats), so they would stay RUNNING for good; this reads its heartbeat table."""
+    from datetime import timedelta
+
+    from optuna.storages._rdb import models
+    from sqlalchemy import func, orm
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    with orm.Session(storage.engine) as session:
+        now = session.execute(func.now()).scalar().replace(tzinfo=None)  # UTC, as Optuna stores times
+        running = (
+            session.query(models.TrialModel)
+            .options(orm.selectinload(models.TrialModel.heartbeats))
+            .filter(models.TrialModel.state == optuna.trial.TrialState.RUNNING)
+            .filter(models.TrialModel.study_id == study_id)
+            .all()
+        )
+        return [
+            t.number
+            for t in running
+            if not t.heartbeats
+            and t._datetime_start_utc is not None
+            and now - t._datetime_start_utc > timedelta(seconds=grace_seconds)
+        ]
 
 
 def retry(study: optuna.Study, trial: optuna.trial.FrozenTrial, max_retry: int) -> None:

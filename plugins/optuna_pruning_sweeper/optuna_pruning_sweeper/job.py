@@ -17,7 +17,7 @@ import optuna
 from hydra.core.hydra_config import HydraConfig
 
 from optuna_pruning_sweeper import compat
-from optuna_pruning_sweeper.study import build_pruner, trial_reference
+from optuna_pruning_sweeper.study import build_pruner, rdb_storage, trial_reference
 
 
 def current_trial() -> optuna.Trial | None:
@@ -35,7 +35,7 @@ def trial_of(hydra_cfg) -> optuna.Trial | None:
     url, study_name, trial_id = reference
     study = optuna.load_study(
         study_name=study_name,
-        storage=optuna.storages.RDBStorage(url),
+        storage=rdb_storage(url),
         pruner=build_pruner(hydra_cfg.sweeper.get("pruner")),
     )
     return compat.attach(study, trial_id)

@@ -37,12 +37,21 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from optuna_pruning_sweeper import Interrupted, compat
-from optuna_pruning_sweeper.study import STUDY, TRIAL_ID, build_pruner, mask_password, sqlite_file, storage_url
+from optuna_pruning_sweeper.study import (
+    STUDY,
+    TRIAL_ID,
+    build_pruner,
+    mask_password,
+    rdb_storage,
+    sqlite_file,
+    storage_url,
+)
 
 log = logging.getLogger(__name__)
 
 SURPLUS = "surplus"  # user attr optuna_pruning of a trial asked beyond the budget by a racing worker; never run
 REFUSED = "refused"  # ... of a trial whose overrides Hydra refused to compose: never run, not counted
+ABANDONED = "abandoned"  # ... of a trial whose worker stopped before setting its parameters: not counted
 # launchers whose launch() runs its jobs outside this process, so that several calls may run at once
 CONCURRENT_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.", "hydra_plugins.hydra_submitit_launcher.")
 
@@ -139,7 +148,7 @@ def counts_toward_budget(trial: optuna.trial.FrozenTrial, retried: set[int]) -> 
     """Trials finished or under way count; interrupted ones that were retried and surplus ones don't."""
     if trial.state != TrialState.FAIL:
         return trial.state != TrialState.WAITING
-    return trial.number not in retried and trial.user_attrs.get("optuna_pruning") not in (SURPLUS, REFUSED)
+    return trial.number not in retried and trial.user_attrs.get("optuna_pruning") not in (SURPLUS, REFUSED, ABANDONED)
 
 
 def budget_used(study: optuna.Study, below: int | None = None, finished: bool = False) -> int:
@@ -260,7 +269,7 @@ class Search:
         error: Exception | None = None
         for attempt in range(attempts):
             try:
-                return optuna.storages.RDBStorage(self.url)
+                return rdb_storage(self.url)
             except (IntegrityError, OperationalError) as e:
                 error = e
                 if isinstance(e, OperationalError) and not any(
@@ -296,7 +305,7 @@ class Search:
             log.info("GridSampler: n_trials is %d, the grid's size or less", self.n_trials)
         self.check_search_space()
         self.job_idx = next_job_number(Path(self.config.hydra.sweep.dir))
-        self.study, storage = self.open_study(sampler)
+        self.study, self.storage = self.open_study(sampler)
         self.failures, self.first_failure, self.stopped = 0, "", False
         self.error: BaseException | None = None
         self.in_flight: dict[int, optuna.Trial] = {}  # trial id -> trial, for every trial asked and not told
@@ -316,7 +325,7 @@ class Search:
             " (each slot refilled at once)" if refill else "",
         )
         try:
-            with Heartbeats(storage, s.heartbeat_interval) as self.beats:
+            with Heartbeats(self.storage, s.heartbeat_interval) as self.beats:
                 self.run_slots(s.n_jobs) if refill else self.run_batches(s.n_jobs)
             if self.error is not None:
                 raise self.error
@@ -371,6 +380,7 @@ class Search:
         if self.stopped:
             return []
         compat.fail_stale_trials(self.watch)
+        self.fail_silent_trials()
         asked = []
         for _ in range(min(count, self.n_trials - budget_used(self.study))):
             trial = self.study.ask()
@@ -393,6 +403,30 @@ class Search:
                 )
             )
         return asked
+
+    def fail_silent_trials(self) -> None:
+        """Fail trials whose worker stopped before their first heartbeat: queued to run again when they have
+        their parameters, else (stopped while asking) not counted, so a new trial takes their place."""
+        grace = 2 * self.settings.heartbeat_interval
+        for number in compat.silent_trial_numbers(self.storage, self.study, grace):
+            frozen = self.study.get_trials(deepcopy=False)[number]
+            study_id = self.storage.get_study_id_from_name(self.study.study_name)
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+            try:  # the storage's own call, as Optuna fails a stale trial: the sampler never saw it end
+                if not frozen.params:
+                    self.storage.set_trial_user_attr(trial_id, "optuna_pruning", ABANDONED)
+                if not self.storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                    continue  # finished meanwhile by its worker
+            except optuna.exceptions.UpdateFinishedTrialError as e:
+                log.debug("trial %d not failed: %s", number, e)
+                continue
+            if frozen.params:
+                compat.retry(self.study, self.study.get_trials(deepcopy=False)[number], self.settings.max_retry)
+            log.info(
+                "trial %d: FAIL (its worker stopped before its first heartbeat)%s",
+                number,
+                "; it will run again" if frozen.params else "",
+            )
 
     def tell(self, trial: optuna.Trial, ret: JobReturn) -> None:
         result = outcome(ret, len(self.directions))

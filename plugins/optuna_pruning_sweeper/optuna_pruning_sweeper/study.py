@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 SQLITE = "sqlite:///"
 DEFAULT_FILE = "optuna.db"  # in hydra.sweep.dir, when hydra.sweeper.storage is null
+# Fault injection for tests: "N:before" ends the process (exit 137, as SIGKILL would) just before its
+# Nth write to a study, "N:after" just after it; every storage of the sweeper and of in-process jobs
+# counts (heartbeats, which change no state, do not)
+CRASH_AT = "OPTUNA_PRUNING_CRASH_AT"
 TRIAL_ID = "OPTUNA_PRUNING_TRIAL_ID"  # hydra.job.env_set keys the sweeper gives each job
 STUDY = "OPTUNA_PRUNING_STUDY"
 
@@ -69,3 +74,54 @@ def sweep_directory(hydra_cfg: Any) -> str:
         return str(hydra_cfg.sweep.dir)
     except Exception:
         return str(Path(hydra_cfg.runtime.output_dir).parent)
+
+
+def rdb_storage(url: str, **kwargs: Any):
+    """optuna.storages.RDBStorage(url, **kwargs): the one place the sweeper and its jobs open a study's
+    storage, so that CRASH_AT sees every write."""
+    import optuna
+
+    if os.environ.get(CRASH_AT):
+        return _crashing_storage()(url, **kwargs)
+    return optuna.storages.RDBStorage(url, **kwargs)
+
+
+_writes = 0  # study writes of this process, for CRASH_AT
+# RDBStorage's methods that commit a change; Optuna's study cache calls the private two, which the
+# public create_new_trial and set_trial_param delegate to
+STATE_WRITES = (
+    "create_new_study",
+    "set_study_system_attr",
+    "set_study_user_attr",
+    "_create_new_trial",
+    "_set_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+)
+
+
+def _crash_if(stage: str) -> None:
+    number, _, when = os.environ.get(CRASH_AT, "").partition(":")
+    if number.isdigit() and int(number) == _writes and when == stage:
+        os._exit(137)
+
+
+def _crashing_storage():
+    import optuna
+
+    def wrap(name: str):
+        write = getattr(optuna.storages.RDBStorage, name)
+
+        def counted(self, *args: Any, **kwargs: Any) -> Any:
+            global _writes
+            _writes += 1
+            _crash_if("before")
+            result = write(self, *args, **kwargs)
+            _crash_if("after")
+            return result
+
+        return counted
+
+    return type("CrashingRDBStorage", (optuna.storages.RDBStorage,), {name: wrap(name) for name in STATE_WRITES})

@@ -202,3 +202,51 @@ def test_optuna_dashboard_reads_the_study_over_http(tmp_path, url) -> None:
     for trial in detail["trials"]:
         attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
         assert Path(attrs["run_dir"]).parent == tmp_path / "sweep"
+
+
+def test_a_crash_at_any_study_write_resumes_to_the_same_trials(tmp_path) -> None:
+    """The sweeper process (and its in-process jobs, which report each step) is ended at each of its study
+    writes in turn (OPTUNA_PRUNING_CRASH_AT, the hook in every storage the plugin opens; a write is one
+    transaction, so ending it just before write k+1 is ending it just after write k). Rerunning the same
+    command, once the stranded trial's heartbeat is stale, completes the same grid with the same values:
+    no trial is lost, run twice, or left RUNNING."""
+    common = [
+        "hydra/sweeper/sampler=grid",
+        "x=choice(1,2)",
+        "report=true",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.heartbeat_interval=1",
+    ]
+
+    def sweep(root: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OPTUNA_PRUNING_CRASH_AT": crash_at} if crash_at else None
+        url = f"hydra.sweeper.storage=sqlite:///{root}/study.db"
+        return subprocess.run(app(root, *common, url), capture_output=True, text=True, timeout=120, env=env)
+
+    def outcome(root: Path) -> list[tuple[str, float | None, str]]:
+        study = optuna.load_study(study_name="app", storage=f"sqlite:///{root}/study.db")
+        return sorted((str(t.params.get("x")), t.value, t.state.name) for t in study.trials if t.state.name != "FAIL")
+
+    assert sweep(tmp_path / "straight").returncode == 0
+    expected = outcome(tmp_path / "straight")
+    assert expected == [("1", 0.0, "COMPLETE"), ("2", 1.0, "COMPLETE")]
+    crashes = 0
+    for write in range(1, 60):
+        root = tmp_path / str(write)
+        crashed = sweep(root, f"{write}:before")
+        if crashed.returncode == 0:  # fewer writes than this: each boundary has been crashed at
+            assert crashes >= 10, crashes
+            break
+        assert crashed.returncode == 137, crashed.stderr[-2000:]
+        crashes += 1
+        try:
+            study = optuna.load_study(study_name="app", storage=f"sqlite:///{root}/study.db")
+        except KeyError:  # ended before the study was created
+            study = None
+        if study is not None and any(t.state == TrialState.RUNNING for t in study.trials):
+            time.sleep(3.5)  # older than 2 x heartbeat_interval (SQLite keeps whole seconds)
+        resumed = sweep(root)
+        assert resumed.returncode == 0, (write, resumed.stderr[-2000:])
+        assert outcome(root) == expected, write
+    else:
+        raise AssertionError("a 2-trial search made more than 59 study writes")
