@@ -199,7 +199,7 @@ class Group:
                 token = CURRENT_JOB.set(job)
                 try:
                     reply.put((True, work()))
-                except BaseException as e:
+                except Exception as e:  # the job's to handle; an interrupt (Ctrl-C, SIGTERM) ends the launch
                     reply.put((False, e))
                 finally:
                     CURRENT_JOB.reset(token)
@@ -215,7 +215,7 @@ class Group:
         runs = [run for run, _, _ in waiting]
         try:
             rows = fused_epoch(runs, {id(run): epoch for run, epoch, _ in waiting})
-        except BaseException as e:
+        except Exception as e:  # an interrupt is not the jobs': it ends the launch
             for _, _, reply in waiting:
                 reply.put((False, e))
             return

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from cifar_sweep import results, status
 from cifar_sweep.config import flatten
 from cifar_sweep.errors import UserError
+from cifar_sweep.results import Summary
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +61,16 @@ class PreviousRun:
 
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key = path, key  # key: hydra.run.dir or hydra.sweep.dir, for messages
-        self.foreign: str | None = None  # why a summary.json there is not one we wrote
+        self.foreign: str | None = None  # why files there (summary.json, metrics.csv, last.pt) are not ours
         try:
             self.summary = results.read_summary(path)
         except (OSError, ValueError) as e:
             self.summary, self.foreign = None, str(e).splitlines()[0]
         record = path / RECORD / "config.yaml"
         self.trained = OmegaConf.load(record) if record.is_file() else None  # a DictConfig: Hydra wrote it
+        unrecorded = [name for name in ("metrics.csv", "checkpoints/last.pt") if (path / name).exists()]
+        if self.trained is None and self.foreign is None and unrecorded:  # a run of ours records its config first
+            self.foreign = f"{' and '.join(unrecorded)} without the config record a run of ours writes first"
 
     @property
     def empty(self) -> bool:
@@ -85,8 +89,8 @@ class PreviousRun:
         """Refuse, with one line, anything but resuming the same run (see the module's doc)."""
         if self.foreign is not None:
             raise UserError(
-                f"{self.key}={str(self.path)!r}: holds a summary.json that no run of ours wrote ({self.foreign}); "
-                "it is left as it is: choose another directory, or move that file away"
+                f"{self.key}={str(self.path)!r}: holds files that no run of ours wrote ({self.foreign}); "
+                "they are left as they are: choose another directory, or move them away"
             )
         if self.trained is None and not self.finished:  # nothing trained here (refused before training, or new)
             self.check_nothing_to_resume(cfg)
@@ -106,9 +110,9 @@ class PreviousRun:
             )
         if self.diverged:
             raise UserError(
-                f"trainer.resume=true: this run in {self.path} failed ({self.summary['error']}); resuming from "
-                f"its checkpoint would diverge again, so it is left as it is: start a new run in another "
-                f"{self.key}, e.g. with a lower optimizer.lr"
+                f"trainer.resume=true: this run in {self.path} failed ({cast(Summary, self.summary)['error']}); "
+                "resuming from its checkpoint would diverge again, so it is left as it is: start a new run in "
+                f"another {self.key}, e.g. with a lower optimizer.lr"
             )
 
     def check_nothing_to_resume(self, cfg: DictConfig) -> None:

@@ -6,7 +6,7 @@ import yaml
 
 from cifar_sweep.sources import synthetic_arrays
 
-from helpers import FAST, read_json, run_cli, one_error_line
+from helpers import FAST, one_error_line, read_json, run_cli
 
 
 @pytest.mark.readme  # make test runs it: a README command
@@ -110,7 +110,13 @@ def test_unknown_option_or_key_is_named_without_traceback(tmp_path, override, ex
 
 def test_a_search_space_key_the_config_lacks_is_one_line_before_any_trial(tmp_path):
     storage = f"sqlite:///{tmp_path}/study.db"
-    args = ["-m", *FAST, "hparams_search=lr_pruning", f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path}/s"]
+    args = [
+        "-m",
+        *FAST,
+        "hparams_search=lr_pruning",
+        f"hydra.sweeper.storage={storage}",
+        f"hydra.sweep.dir={tmp_path}/s",
+    ]
     result = run_cli([*args, "optimizer.typo=range(1,3)"])
     assert result.returncode == 2
     line = one_error_line(result)

@@ -40,16 +40,21 @@ def interrupt(args: list[str], sig: signal.Signals) -> subprocess.CompletedProce
 
 
 @pytest.mark.parametrize(
-    "kind,sig",
-    [("run", signal.SIGINT), ("grid", signal.SIGTERM), ("search", signal.SIGINT)],
-    ids=["run-ctrl-c", "grid-sigterm", "search-ctrl-c"],
+    "kind,sig,launcher",
+    [
+        ("run", signal.SIGINT, "basic"),
+        ("grid", signal.SIGTERM, "basic"),
+        ("grid", signal.SIGINT, "fused"),  # the interrupt reaches the group's thread, not one job
+        ("search", signal.SIGINT, "basic"),
+    ],
+    ids=["run-ctrl-c", "grid-sigterm", "fused-grid-ctrl-c", "search-ctrl-c"],
 )
-def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, kind, sig):
+def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, kind, sig, launcher):
     directory = tmp_path / kind
     storage = f"sqlite:///{tmp_path}/study.db"
     args = {
         "run": [*SLOW, f"hydra.run.dir={directory}"],
-        "grid": ["-m", *SLOW, "seed=0,1", f"hydra.sweep.dir={directory}"],
+        "grid": ["-m", *SLOW, "seed=0,1", f"hydra/launcher={launcher}", f"hydra.sweep.dir={directory}"],
         "search": [
             "-m",
             *SLOW,
@@ -79,6 +84,8 @@ def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, ki
     assert words[:2] == ["python", "run.py"]
     finished = run_cli(words[2:])
     assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"{kind}: results go to {directory}" in finished.stdout  # where results go, at the start and the end
+    assert f"{kind}: results in {directory}" in finished.stdout
     if kind == "run":
         assert read_json(directory / "summary.json")["status"] == "completed"
     elif kind == "grid":

@@ -133,13 +133,26 @@ def results_only(files: dict) -> dict:
     return {k: v for k, v in files.items() if "/.hydra/" not in k and k != "multirun.yaml"}
 
 
-@pytest.mark.parametrize("content", ['{"status": "compl', "[1, 2]", '{"foo": 1}'], ids=["truncated", "list", "foreign"])
-def test_a_summary_json_we_did_not_write_is_refused_and_left_as_it_is(tmp_path, content):
-    (tmp_path / "summary.json").write_text(content)
-    result = run_cli([*FAST, f"hydra.run.dir={tmp_path}"])
-    assert result.returncode == 2
-    assert "holds a summary.json that no run of ours wrote" in one_error_line(result)
-    assert (tmp_path / "summary.json").read_text() == content and not (tmp_path / "metrics.csv").exists()
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("summary.json", '{"status": "compl'),
+        ("summary.json", "[1, 2]"),
+        ("summary.json", '{"foo": 1}'),
+        ("metrics.csv", "epoch,loss\n1,0.5\n"),
+        ("checkpoints/last.pt", "weights"),
+    ],
+    ids=["summary-truncated", "summary-list", "summary-foreign", "metrics", "checkpoint"],
+)
+def test_files_we_did_not_write_are_refused_and_left_as_they_are(tmp_path, name, content):
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text(content)
+    before = snapshot(tmp_path)
+    for resume in ("false", "true"):
+        result = run_cli([*FAST, f"trainer.resume={resume}", f"hydra.run.dir={tmp_path}"])
+        assert result.returncode == 2
+        assert "holds files that no run of ours wrote" in one_error_line(result)
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith(".hydra")} == before
 
 
 def test_a_diverged_run_is_not_resumed_and_keeps_its_files(tmp_path):
@@ -154,7 +167,9 @@ def test_resume_with_nothing_to_resume_is_one_line_for_a_run_and_a_start_in_a_gr
     assert result.returncode == 2
     assert "holds no run to resume; run without trainer.resume=true" in one_error_line(result)
     assert not (tmp_path / "nothing" / "metrics.csv").exists()
-    grid = run_cli(["-m", *FAST, "trainer.epochs=1", "seed=0,1", "trainer.resume=true", f"hydra.sweep.dir={tmp_path / 'g'}"])
+    grid = run_cli(
+        ["-m", *FAST, "trainer.epochs=1", "seed=0,1", "trainer.resume=true", f"hydra.sweep.dir={tmp_path / 'g'}"]
+    )
     assert grid.returncode == 0, grid.stderr[-2000:]
     assert (grid.stdout + grid.stderr).count("holds no run yet, so this job starts from epoch 1") == 2
     assert read_json(tmp_path / "g" / "1" / "summary.json")["status"] == "completed"

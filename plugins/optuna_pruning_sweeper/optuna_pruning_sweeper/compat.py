@@ -13,7 +13,7 @@ import functools
 import inspect
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
@@ -152,14 +152,14 @@ def silent_trial_numbers(storage: optuna.storages.RDBStorage, study: optuna.Stud
     """RUNNING trials that never recorded a heartbeat and started over grace_seconds ago: their worker
     stopped between asking them and its first heartbeat. Optuna's stale check skips such trials (it reads
     only heartbeats), so they would stay RUNNING for good; this reads its heartbeat table."""
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from optuna.storages._rdb import models
     from sqlalchemy import func, orm
 
     study_id = storage.get_study_id_from_name(study.study_name)
     with orm.Session(storage.engine) as session:
-        now = session.execute(func.now()).scalar().replace(tzinfo=None)  # UTC, as Optuna stores times
+        now = cast(datetime, session.execute(func.now()).scalar()).replace(tzinfo=None)  # UTC, as Optuna stores
         running = (
             session.query(models.TrialModel)
             .options(orm.selectinload(models.TrialModel.heartbeats))
@@ -168,7 +168,7 @@ def silent_trial_numbers(storage: optuna.storages.RDBStorage, study: optuna.Stud
             .all()
         )
         return [
-            t.number
+            int(t.number)
             for t in running
             if not t.heartbeats
             and t._datetime_start_utc is not None
