@@ -50,7 +50,8 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
 
 def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str, reference: tuple | None = None) -> pd.DataFrame:
     """One row per cell (combination of `keys`): n completed runs, runs not completed, mean, std,
-    95 % CI of `metric`, mean test accuracy, `values` (the metric of each completed run), Welch's p
+    95 % CI of `metric`, mean test accuracy (`mean_test_acc`, when `metric` is another), `values` (the
+    metric of each completed run), Welch's p
     against the reference cell (`reference`: its values of `keys`; default: the best mean) and a mark:
     `best` (the reference), `≈ best` (p >= ALPHA), `?` (too few runs to tell) or empty (worse)."""
     jobs = jobs.assign(_all="all") if not keys else jobs
@@ -69,7 +70,11 @@ def compare_cells(jobs: pd.DataFrame, keys: list[str], metric: str, reference: t
                 "std": values.std(ddof=1) if len(values) > 1 else math.nan,
                 "ci95_low": low,
                 "ci95_high": high,
-                "test_acc": pd.to_numeric(done["test_acc"], errors="coerce").mean(),
+                **(
+                    {"mean_test_acc": pd.to_numeric(done["test_acc"], errors="coerce").mean()}
+                    if metric != "test_acc"
+                    else {}
+                ),
                 "values": values,
             }
         )

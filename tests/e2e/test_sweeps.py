@@ -142,7 +142,8 @@ def test_optuna_search_continues_in_its_sqlite_study(tmp_path):
     assert len(jobs) == 8 and {"optimizer", "optimizer.lr", "model.dropout"} <= set(jobs.columns)
     best = max(t.value for t in study.trials)
     assert math.isclose(jobs["best_val_acc"].max(), best)
-    assert run_cli([str(tmp_path / "multirun" / "vgg16_tpe")], module="cifar_sweep.collect").returncode == 0
+    collected = run_cli([str(tmp_path / "multirun" / "vgg16_tpe")], module="cifar_sweep.collect")
+    assert collected.returncode == 0 and "also trials_vgg16_tpe.csv and Optuna's plots" in collected.stdout
     summary = (tmp_path / "multirun" / "vgg16_tpe" / "summary.md").read_text()
     assert summary.count("best value") == 2 and f"{best:.4g}" in summary  # optimization_results.yaml, per invocation
     # a search gets its trials, best first, and Optuna's own plots instead of the grid's

@@ -45,6 +45,9 @@ def test_compare_cells_marks_best_and_indistinguishable():
     assert table.loc["sgd", "mark"] == "" and table.loc["sgd", "p_vs_best"] < 0.001
     assert table.loc["adamw", "n"] == 0 and table.loc["adamw", "not_completed"] == 1
     assert table.loc["adamw", "mark"] == "?"
+    assert table.loc["adam", "mean_test_acc"] == pytest.approx(0.8)  # beside another metric
+    by_test_acc = compare_cells(jobs, ["optimizer"], "test_acc")
+    assert "mean_test_acc" not in by_test_acc and "test_acc" not in by_test_acc  # no column twice
 
 
 def test_compare_cells_without_keys_is_one_cell():
