@@ -286,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})", file=sys.stderr)
         return 2
     print("\n".join(texts))
-    studies = [name for _, name in jobs.attrs["studies"]]
+    trial_tables = ", ".join(f"trials_{name}.csv" for _, name in jobs.attrs["studies"])
     print(
         f"wrote results.csv, results.md, summary.md and plots/ into {args.sweep_dir}"
-        + (f" (an Optuna search: also {', '.join(f'trials_{n}.csv' for n in studies)} and Optuna's plots)" if studies else "")
+        + (f" (an Optuna search: also {trial_tables} and Optuna's plots)" if trial_tables else "")
     )
     return 0
 

@@ -3,8 +3,9 @@
     loss_curves.png   train (solid) vs validation (dashed) loss per epoch: the overfitting figure
     val_acc.png       validation accuracy per epoch, mean over seeds with a min-max band; x marks
                       where pruned runs stopped
-    summary.png       the compared metric per cell: mean with a 95 % CI where there are two or more
-                      runs; against a log axis when the one swept key is a number spanning decades
+    summary.png       the compared metric per cell: bars from zero, a 95 % CI where there are two or more
+                      runs, n above every bar, colours by comparison with the best (MARKS); points
+                      against a log axis when the one swept key is a number spanning decades
 
 Cells are ordered by their values (numbers as numbers) and numbers are printed with 3 significant
 digits. The y-axis of the loss curves ignores outliers (a diverged run), and says how many it left out.
@@ -24,9 +25,6 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from cifar_sweep import status  # noqa: E402
-
-MARK_COLORS = {"best": "C2", "≈ best": "C0"}  # anything else (worse, or too few runs to tell): grey
-GREY = "C7"
 
 
 def number(value) -> str:
@@ -100,23 +98,25 @@ def plot_losses(cells: pd.DataFrame, order: list[str], path: Path) -> None:
     ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Training (solid) vs validation (dashed) loss" + note)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path)
 
 
-def plot_val_acc(cells: pd.DataFrame, order: list[str], pruned: pd.DataFrame, path: Path) -> None:
+def val_acc_figure(cells: pd.DataFrame, order: list[str], pruned: pd.DataFrame, seeds: bool):
+    """Validation accuracy per epoch and cell; with `seeds` (a cell ran more than once) the mean over
+    them and a min-max band, and the title says so only then."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for i, cell in enumerate(order):
         c = cells[cells["cell"] == cell]
         ax.plot(c["epoch"], c["val_acc"], color=f"C{i % 10}", marker="o", markersize=3, label=cell)
-        ax.fill_between(c["epoch"], c["val_acc_min"], c["val_acc_max"], color=f"C{i % 10}", alpha=0.2)
+        if seeds:
+            ax.fill_between(c["epoch"], c["val_acc_min"], c["val_acc_max"], color=f"C{i % 10}", alpha=0.2)
     if len(pruned):
         ax.plot(pruned["epoch"], pruned["val_acc"], "kx", markersize=7, label="pruned here")
-    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Validation accuracy (mean over seeds, min-max band)")
+    title = "Validation accuracy (mean over seeds, min-max band)" if seeds else "Validation accuracy (one run per cell)"
+    ax.set(xlabel="epoch", ylabel="validation accuracy", title=title)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1))
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    return fig
 
 
 def spans_decades(values: pd.Series) -> bool:
@@ -124,18 +124,72 @@ def spans_decades(values: pd.Series) -> bool:
     return bool(numeric.notna().all() and (numeric > 0).all() and numeric.max() / numeric.min() >= 10)
 
 
-def cell_bars(ax, table: pd.DataFrame, labels: list[str], colors: list[str], seeds: bool = False) -> None:
-    """A compare_cells table as bars: the mean per cell, its 95 % CI (clipped to [0, 1]) where n >= 2,
-    the n of each bar, and with `seeds` a dot per run."""
+# What a cell's colour means, on every cell chart (collect's summary.png and the report's figures):
+# stats.compare_cells' mark -> (fill, hatch, legend label). "best" is the reference cell: the best mean,
+# or in the report the study's choice (reference_label).
+MARKS = {
+    "best": ("C2", None, "best mean"),
+    "≈ best": ("C0", None, "tied with it (Welch p ≥ 0.05)"),
+    "": ("C7", None, "worse (p < 0.05)"),
+    "?": ("white", "///", "too few runs to tell (n < 2)"),
+}
+
+
+def describe_bars(table: pd.DataFrame, seeds: bool) -> str:
+    """What a cell chart draws, and no more: the mean, the CI where a cell has two runs, the dots."""
+    parts = ["mean"]
+    if (table["n"] >= 2).any():
+        parts.append("95 % CI where n ≥ 2")
+    if seeds:
+        parts.append("a dot per run")
+    return ", ".join(parts)
+
+
+def cell_bars(ax, table: pd.DataFrame, labels: list[str], seeds: bool = False) -> None:
+    """A compare_cells table as bars from zero, coloured by their mark (MARKS): the mean per cell, its 95 %
+    CI (clipped to [0, 1]) where n >= 2, with `seeds` a dot per run, and the n of every bar above it."""
     x = np.arange(len(table))
-    mean = table["mean"].to_numpy(float)
-    ax.bar(x, mean, color=colors)
+    mean = np.nan_to_num(table["mean"].to_numpy(float))
+    for xi, m, mark in zip(x, mean, table["mark"]):
+        fill, hatch, _ = MARKS[mark]
+        ax.bar(xi, m, color=fill, hatch=hatch, edgecolor="0.45" if hatch else fill)
     _ci_bars(ax, x, table)
     if seeds:
         for xi, values in zip(x, table["values"]):
             ax.plot(np.full(len(values), xi), values, "k.", markersize=5)
     _n_labels(ax, x, table)
-    ax.set_xticks(x, labels, rotation=30, ha="right", fontsize="small")
+    ax.set_xticks(x, labels, rotation=30 if len(table) > 3 else 0, ha="right" if len(table) > 3 else "center")
+    ax.tick_params(axis="x", labelsize="small")
+    ax.set_ylim(0, accuracy_top([table]))
+
+
+def mark_legend(ax, tables: list[pd.DataFrame], reference_label: str = "best mean") -> None:
+    """The meaning of each colour drawn, outside the axes (right of `ax`), so it never covers a bar."""
+    marks = [m for m in MARKS if any((t["mark"] == m).any() for t in tables)]
+    handles = [
+        Patch(
+            facecolor=MARKS[m][0],
+            hatch=MARKS[m][1],
+            edgecolor="0.45" if MARKS[m][1] else MARKS[m][0],
+            label=reference_label if m == "best" else MARKS[m][2],
+        )
+        for m in marks
+    ]
+    ax.legend(handles=handles, fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+
+
+def _tops(table: pd.DataFrame) -> np.ndarray:
+    """Per cell, the highest thing drawn: its mean, its CI's top, its highest run."""
+    tops = np.nan_to_num(table["mean"].to_numpy(float))
+    ci = np.where(table["n"] >= 2, table["ci95_high"].clip(upper=1).to_numpy(float), 0.0)
+    seen = [max(v) if len(v) else 0.0 for v in table["values"]] if "values" in table else [0.0] * len(table)
+    return np.nanmax(np.vstack([tops, np.nan_to_num(ci), np.asarray(seen, float)]), axis=0)
+
+
+def accuracy_top(tables: list[pd.DataFrame]) -> float:
+    """Room above the highest bar, CI or run for its n label; accuracies live in [0, 1]."""
+    highest = max((float(_tops(t).max()) for t in tables if len(t)), default=1.0)
+    return min(1.0, highest) + 0.1
 
 
 def _ci_bars(ax, x: np.ndarray, table: pd.DataFrame) -> None:
@@ -143,52 +197,45 @@ def _ci_bars(ax, x: np.ndarray, table: pd.DataFrame) -> None:
     low = np.where(table["n"] >= 2, mean - table["ci95_low"].clip(lower=0), np.nan)  # accuracies live in [0, 1]
     high = np.where(table["n"] >= 2, table["ci95_high"].clip(upper=1) - mean, np.nan)
     with_ci = ~np.isnan(low)
-    ax.errorbar(x[with_ci], mean[with_ci], yerr=[low[with_ci], high[with_ci]], fmt="none", ecolor="k", capsize=4)
+    if with_ci.any():
+        ax.errorbar(x[with_ci], mean[with_ci], yerr=[low[with_ci], high[with_ci]], fmt="none", ecolor="k", capsize=4)
 
 
 def _n_labels(ax, x: np.ndarray, table: pd.DataFrame) -> None:
-    for xi, n in zip(x, table["n"]):
-        ax.annotate(
-            f"n={n}",
-            (xi, 0),
-            xytext=(0, 3),
-            textcoords="offset points",
-            ha="center",
-            fontsize="x-small",
-            xycoords=("data", "axes fraction"),
-        )
+    """`n=3` above every cell, over the highest thing drawn for it."""
+    for xi, n, top in zip(x, table["n"], _tops(table)):
+        ax.annotate(f"n={n}", (xi, top), xytext=(0, 3), textcoords="offset points", ha="center", fontsize="x-small")
 
 
-def accuracy_limits(means: np.ndarray) -> tuple[float, float]:
-    finite = means[np.isfinite(means)]
-    return (max(0.0, finite.min() - 0.1), min(1.0, finite.max() + 0.05)) if len(finite) else (0.0, 1.0)
-
-
-def plot_summary(table: pd.DataFrame, keys: list[str], metric: str, path: Path) -> None:
+def summary_figure(table: pd.DataFrame, keys: list[str], metric: str):
+    """The compared metric per cell: bars from zero; points against a log axis when the one swept key is
+    a number spanning decades. Colours: MARKS, explained by a legend beside the axes."""
     table = table.iloc[sorted(range(len(table)), key=lambda i: sort_key(tuple(table[keys].iloc[i])))] if keys else table
-    colors = [MARK_COLORS.get(m, GREY) for m in table["mark"]]
+    table = table.reset_index(drop=True)
     log_axis = len(keys) == 1 and spans_decades(table[keys[0]])
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(table) + 2), 5))
+    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(table) + 3), 5))
     if log_axis:
         x = pd.to_numeric(table[keys[0]]).to_numpy(float)
-        ax.scatter(x, table["mean"].to_numpy(float), c=colors, s=40, zorder=3)
+        for xi, m, mark in zip(x, table["mean"].to_numpy(float), table["mark"]):
+            fill = MARKS[mark][0]
+            ax.scatter([xi], [m], color=fill, edgecolors="0.3", s=50, zorder=3)
         _ci_bars(ax, x, table)
         _n_labels(ax, x, table)
         ax.set_xscale("log")
         ax.set_xlabel(keys[0])
+        ax.set_ylim(0, accuracy_top([table]))
     else:
-        cell_bars(ax, table, list(cell_labels(table, keys)), colors)
-    ax.legend(
-        handles=[
-            Patch(color="C2", label="best mean"),
-            Patch(color="C0", label="not distinguishable from best (Welch p >= 0.05)"),
-            Patch(color=GREY, label="worse (p < 0.05), or too few runs to tell"),
-        ],
-        fontsize="x-small",
-        loc="lower right",
-    )
-    ax.set_ylim(*accuracy_limits(table["mean"].to_numpy(float)))
-    ax.set(ylabel=metric, title=f"{metric}: mean; 95 % CI where n >= 2")
+        cell_bars(ax, table, list(cell_labels(table, keys)))
+    mark_legend(ax, [table])
+    ax.set(ylabel=metric, title=f"{metric} per cell: {describe_bars(table, seeds=False)}")
+    return fig
+
+
+def plot_summary(table: pd.DataFrame, keys: list[str], metric: str, path: Path) -> None:
+    save(summary_figure(table, keys, metric), path)
+
+
+def save(fig, path: Path) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
@@ -207,5 +254,6 @@ def write_all(
     cells, order = by_cell(jobs, curves, keys), ordered_cells(jobs, keys)
     order = [c for c in order if c in set(cells["cell"])]
     plot_losses(cells, order, out_dir / "loss_curves.png")
-    plot_val_acc(cells, order, pruned_points(jobs, curves), out_dir / "val_acc.png")
+    seeds = bool(len(jobs)) and int(jobs.groupby(cell_labels(jobs, keys)).size().max()) > 1
+    save(val_acc_figure(cells, order, pruned_points(jobs, curves), seeds), out_dir / "val_acc.png")
     plot_summary(table, keys, metric, out_dir / "summary.png")

@@ -1,12 +1,11 @@
 """One figure per claim, built on cifar_sweep.plots (bars, ordering) and the claims' cell tables
 (cifar_sweep.stats.compare_cells): curves per epoch (mean over seeds with a min-max band) and the
-last epoch's METRIC per cell (mean, 95 % CI, a dot per seed)."""
+last epoch's METRIC per cell (plots.cell_bars: mean, 95 % CI where n >= 2, a dot per seed)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
@@ -29,26 +28,25 @@ def mean_band(ax, frame: pd.DataFrame, column: str, label: str, color: str, styl
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def bars(ax, table: pd.DataFrame, key: str, claimed: str | None) -> None:
-    """The cells' METRIC after the last epoch; the claimed winner green."""
-    labels = [str(v) for v in table[key]]
-    plots.cell_bars(ax, table, labels, ["C2" if label == claimed else "C0" for label in labels], seeds=True)
-    ax.set_ylabel(f"{METRIC}: mean, 95 % CI, seeds")
+def several_runs(jobs: pd.DataFrame, key: str) -> bool:
+    """Whether some cell ran more than once: only then is there a mean and a band to speak of."""
+    return bool(len(jobs)) and key in jobs and int(jobs.groupby(key).size().max()) > 1
 
 
-def accuracy_limits(tables: list[pd.DataFrame]) -> tuple[float, float]:
-    """From the lowest to the highest seed, with a margin, inside [0, 1]."""
-    seen = [v for table in tables for v in table["values"] if len(v)]
-    if not seen:
-        return 0.0, 1.0
-    every = np.concatenate(seen)
-    return max(0.0, every.min() - 0.05), min(1.0, every.max() + 0.03)
+def bars(ax, table: pd.DataFrame, key: str) -> None:
+    """The cells' METRIC after the last epoch, coloured against the claimed cell (plots.MARKS)."""
+    plots.cell_bars(ax, table, [str(v) for v in table[key]], seeds=True)
+    ax.set_ylabel(f"{METRIC}: {plots.describe_bars(table, seeds=True)}")
+
+
+def legend(ax, tables: list[pd.DataFrame], claimed: str | None) -> None:
+    plots.mark_legend(ax, tables, f"the study's choice ({claimed})" if claimed else "best mean")
 
 
 def save(fig, path: Path, title: str) -> None:
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # with the legends beside the axes
     plt.close(fig)
 
 
@@ -63,7 +61,8 @@ def overfitting(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
         ax.set(title=net, xlabel="epoch")
     axes[0][0].set_ylabel("cross-entropy loss")
     axes[0][0].legend()
-    save(fig, path, "No regularization: training vs validation loss (mean over seeds, min-max band)")
+    band = " (mean over seeds, min-max band)" if several_runs(jobs, "model") else ""
+    save(fig, path, f"No regularization: training vs validation loss{band}")
 
 
 def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed: str) -> None:
@@ -72,11 +71,11 @@ def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed
     nets = sorted(jobs["model"].dropna().unique())
     fig, axes = plt.subplots(2, len(nets), figsize=(4.6 * len(nets), 7.4), squeeze=False)
     tables = {net: cells(jobs[jobs["model"] == net], "regularization", claimed) for net in nets}
-    limits = accuracy_limits(list(tables.values()))
+    top = plots.accuracy_top(list(tables.values()))
     frame = completed_curves(jobs, curves, "regularization").merge(jobs[["dir", "model"]], on="dir")
     for col, net in enumerate(nets):
-        bars(axes[0][col], tables[net], "regularization", claimed)
-        axes[0][col].set(title=net, ylim=limits)
+        bars(axes[0][col], tables[net], "regularization")
+        axes[0][col].set(title=net, ylim=(0, top))
         others = iter(("C0", "C1", "C3", "C4", "C5", "C6"))  # C2 (green) is the claimed cell's
         for cell, part in sorted(frame[frame["model"] == net].groupby("cell")):
             mean_band(
@@ -89,11 +88,11 @@ def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed
             )
         axes[1][col].set(xlabel="epoch", ylabel="validation (test-set) loss" if col == 0 else None)
     axes[1][0].legend(fontsize="x-small")
+    legend(axes[0][-1], list(tables.values()), claimed)
     save(
         fig,
         path,
-        f"Regularization: last-epoch test accuracy (green: the study's choice, {claimed})\n"
-        "and validation loss per epoch",
+        "Regularization: last-epoch test accuracy\nand validation loss per epoch",
     )
 
 
@@ -107,13 +106,18 @@ def comparison(jobs: pd.DataFrame, curves: pd.DataFrame, claim: Claim, path: Pat
         if with_lr:
             lr = part.groupby("epoch")["lr"].mean()
             axes[1].plot(lr.index, lr.to_numpy(), color=f"C{i}", label=str(cell))
-    axes[0].set(xlabel="epoch", ylabel="validation (test-set) accuracy", title="per epoch (mean, min-max band)")
+    axes[0].set(
+        xlabel="epoch",
+        ylabel="validation (test-set) accuracy",
+        title="per epoch (mean, min-max band)" if several_runs(jobs, claim.axis) else "per epoch (one run per cell)",
+    )
     axes[0].legend(fontsize="small")
     if with_lr:
         axes[1].set(xlabel="epoch", ylabel="learning rate (epoch start)", yscale="log", title="schedule")
     table = cells(jobs, claim.axis, claim.winner)
-    bars(axes[-1], table, claim.axis, claim.winner)
-    axes[-1].set(title="after the last epoch", ylim=accuracy_limits([table]))
+    bars(axes[-1], table, claim.axis)
+    legend(axes[-1], [table], claim.winner)
+    axes[-1].set(title="after the last epoch")
     save(fig, path, claim.title)
 
 

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from cifar_sweep.plots import cell_labels, ordered_cells, plot_summary, robust_top, spans_decades
+from cifar_sweep.plots import (
+    cell_labels,
+    ordered_cells,
+    plot_summary,
+    plt,
+    robust_top,
+    spans_decades,
+    summary_figure,
+    val_acc_figure,
+)
+from cifar_sweep.stats import compare_cells
 
 
 def test_cells_are_ordered_by_value_and_numbers_shortened():
@@ -58,3 +69,51 @@ def test_summary_plot_draws_no_interval_for_a_single_run(tmp_path, monkeypatch):
     plot_summary(table, ["optimizer.lr"], "test_acc", tmp_path / "summary.png")
     assert drawn == [2]  # error bars for the two cells with n >= 2, none for the single run
     assert (tmp_path / "summary.png").stat().st_size > 10_000
+
+
+def cell_table(cells: int, seeds: int = 3) -> pd.DataFrame:
+    """A compare_cells table of `cells` optimizers' accuracies near 0.15-0.6, every kind of mark."""
+    rng = np.random.default_rng(cells)
+    jobs = pd.DataFrame(
+        [
+            {"optimizer": f"opt{c:02d}", "seed": s, "status": "completed", "test_acc": 0.15 + 0.04 * c + rng.normal(0, 0.01)}
+            for c in range(cells)
+            for s in range(1 if c == 0 else seeds)  # the first cell ran once: too few runs to tell
+        ]
+    )
+    return compare_cells(jobs, ["optimizer"], "test_acc")
+
+
+@pytest.mark.parametrize("cells", [3, 12])
+def test_the_summary_chart_is_honest_at_3_and_12_cells(cells):
+    """Checked on the figure object: bars from zero, an n above every bar, a legend beside the axes that
+    explains each colour drawn and no other, one meaning per colour, a title promising what is drawn."""
+    table = cell_table(cells)
+    fig = summary_figure(table, ["optimizer"], "test_acc")
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > table["ci95_high"].max()
+    n_labels = [t for t in ax.texts if t.get_text().startswith("n=")]
+    assert len(n_labels) == cells and {t.get_text() for t in n_labels} == {"n=1", "n=3"}
+    fig.canvas.draw()
+    legend = ax.get_legend()
+    assert not legend.get_window_extent().overlaps(ax.get_window_extent())  # beside the axes, over no bar
+    labels = [t.get_text() for t in legend.get_texts()]
+    marks = set(table["mark"])
+    assert len(labels) == len(marks) and ("too few runs to tell (n < 2)" in labels) == ("?" in marks)
+    colours = {}  # fill + hatch -> the marks drawn with it: one meaning per colour
+    for patch, mark in zip(ax.patches, table.sort_values("optimizer")["mark"]):
+        colours.setdefault((patch.get_facecolor(), patch.get_hatch()), set()).add(mark)
+    assert all(len(m) == 1 for m in colours.values())
+    assert ax.get_title() == "test_acc per cell: mean, 95 % CI where n ≥ 2"
+    plt.close(fig)
+
+
+def test_a_one_seed_chart_promises_no_interval_and_no_band():
+    table = cell_table(3, seeds=1)
+    fig = summary_figure(table, ["optimizer"], "test_acc")
+    assert fig.axes[0].get_title() == "test_acc per cell: mean" and set(table["mark"]) == {"best", "?"}
+    plt.close(fig)
+    cells = pd.DataFrame({"cell": ["a"] * 2, "epoch": [1, 2], "val_acc": [0.1, 0.2], "val_acc_min": 0.1, "val_acc_max": 0.2})
+    fig = val_acc_figure(cells, ["a"], pd.DataFrame(columns=["epoch", "val_acc"]), seeds=False)
+    assert "band" not in fig.axes[0].get_title() and not fig.axes[0].collections  # no band drawn
+    plt.close(fig)
