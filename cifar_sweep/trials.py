@@ -62,19 +62,17 @@ def trials_table(study) -> pd.DataFrame:
     return table.drop(columns="_done").reset_index(drop=True)
 
 
-def _save(ax_or_axes, path: Path) -> None:
+def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    axes = np.atleast_1d(ax_or_axes).ravel()
-    fig = axes[0].figure
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     fig.set_size_inches(max(6.0, 4.0 * len(axes)) if len(axes) > 1 else 8.0, 5.0)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
 def _mark_pruned(ax, study) -> None:
-    """An x at each pruned trial's last reported value."""
+    """An x at each pruned trial's last reported value (after readable(), which recolours the lines)."""
     from optuna.trial import TrialState
 
     pruned = [t for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)) if t.intermediate_values]
@@ -86,36 +84,81 @@ def _mark_pruned(ax, study) -> None:
         ax.legend(fontsize="x-small")
 
 
-def write_plots(study, out_dir: Path) -> list[str]:
-    """Optuna's matplotlib plots of the study, as PNGs in out_dir; returns the names written."""
+# Optuna's defaults that its target_name does not reach, and what our figures say instead
+LABELS = {"Intermediate Value": "{metric} after each epoch", "Step": "epoch"}
+WHOLE_NUMBERS = ("Trial", "trial", "Step", "epoch")  # axes that count, so their ticks are integers
+
+
+def readable(fig, metric: str) -> None:
+    """Optuna's matplotlib figure, made readable: axes named by the metric, whole-number ticks where
+    they count trials or epochs, and every trial drawn dark enough to see (Optuna's Blues fade the
+    first trials, or the worst, to white; its line colours include pale ones)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.ticker import MaxNLocator
+
+    visible = ListedColormap(plt.get_cmap("Blues")(np.linspace(0.35, 1.0, 256)), name="Blues_visible")
+    for ax in fig.axes:
+        for get, set_ in ((ax.get_xlabel, ax.set_xlabel), (ax.get_ylabel, ax.set_ylabel)):
+            if get() in LABELS:
+                set_(LABELS[get()].format(metric=metric))
+        if ax.get_xlabel() in WHOLE_NUMBERS:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax.get_ylabel() in WHOLE_NUMBERS:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        for collection in ax.collections:
+            if collection.get_array() is not None and collection.get_cmap().name == "Blues":
+                collection.set_cmap(visible)
+        if ax.get_xlabel() == "epoch":  # the intermediate values: one dark colour per trial (tab10, not tab20)
+            tab10 = plt.get_cmap("tab10")
+            for i, line in enumerate(ax.get_lines()):
+                line.set_color(tab10(i % 10))
+            if ax.get_legend() is not None:
+                ax.legend(fontsize="x-small")
+
+
+def figures(study) -> dict:
+    """Optuna's matplotlib plots of the study, made readable: file name -> figure."""
     from optuna.exceptions import ExperimentalWarning
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as plots
 
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
-        return []
+        return {}
     params = {name for t in done for name in t.params}
-    out_dir.mkdir(parents=True, exist_ok=True)
+    metric = (study.metric_names or ["objective"])[0]
     made = {
-        "optuna_history.png": lambda: plots.plot_optimization_history(study),
-        "optuna_slice.png": lambda: plots.plot_slice(study),
-        "optuna_parallel.png": lambda: plots.plot_parallel_coordinate(study),
+        "optuna_history.png": lambda: plots.plot_optimization_history(study, target_name=metric),
+        "optuna_slice.png": lambda: plots.plot_slice(study, target_name=metric),
+        "optuna_parallel.png": lambda: plots.plot_parallel_coordinate(study, target_name=metric),
     }
     if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
         made["optuna_intermediate.png"] = lambda: plots.plot_intermediate_values(study)
     if len(params) >= 2 and len(done) >= 2:
         made["optuna_importance.png"] = lambda: plots.plot_param_importances(study)
-    written = []
+    result = {}
     with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental; that is its business
         warnings.simplefilter("ignore", ExperimentalWarning)
         for name, plot in made.items():
             axes = plot()
+            fig = (axes.ravel()[0] if hasattr(axes, "ravel") else axes).figure
+            readable(fig, metric)
             if name == "optuna_intermediate.png":
-                _mark_pruned(axes, study)
-            _save(axes, out_dir / name)
-            written.append(name)
-    return written
+                _mark_pruned(fig.axes[0], study)
+            result[name] = fig
+    return result
+
+
+def write_plots(study, out_dir: Path) -> list[str]:
+    """Optuna's plots of the study (figures()), as PNGs in out_dir; returns the names written."""
+    made = figures(study)
+    if made:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    for name, fig in made.items():
+        _save(fig, out_dir / name)
+    return list(made)
 
 
 def trials_markdown(table: pd.DataFrame, top: int = 10) -> list[str]:

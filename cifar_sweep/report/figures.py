@@ -25,7 +25,7 @@ def mean_band(ax, frame: pd.DataFrame, column: str, label: str, color: str, styl
     stats = frame.groupby("epoch")[column].agg(["mean", "min", "max"])
     ax.plot(stats.index, stats["mean"], style, color=color, label=label)
     ax.fill_between(stats.index, stats["min"], stats["max"], color=color, alpha=0.15)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def several_runs(jobs: pd.DataFrame, key: str) -> bool:
