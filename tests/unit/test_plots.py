@@ -76,8 +76,8 @@ def cell_table(cells: int, seeds: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(cells)
     jobs = pd.DataFrame(
         [
-            {"optimizer": f"opt{c:02d}", "seed": s, "status": "completed", "test_acc": 0.15 + 0.04 * c + rng.normal(0, 0.01)}
-            for c in range(cells)
+            {"optimizer": f"opt{c:02d}", "seed": s, "status": "completed", "test_acc": accuracy + rng.normal(0, 0.01)}
+            for c, accuracy in enumerate(0.15 + 0.04 * np.arange(cells))
             for s in range(1 if c == 0 else seeds)  # the first cell ran once: too few runs to tell
         ]
     )
@@ -113,7 +113,7 @@ def test_a_one_seed_chart_promises_no_interval_and_no_band():
     fig = summary_figure(table, ["optimizer"], "test_acc")
     assert fig.axes[0].get_title() == "test_acc per cell: mean" and set(table["mark"]) == {"best", "?"}
     plt.close(fig)
-    cells = pd.DataFrame({"cell": ["a"] * 2, "epoch": [1, 2], "val_acc": [0.1, 0.2], "val_acc_min": 0.1, "val_acc_max": 0.2})
+    cells = pd.DataFrame({"cell": "a", "epoch": [1, 2], "val_acc": [0.1, 0.2], "val_acc_min": 0.1, "val_acc_max": 0.2})
     fig = val_acc_figure(cells, ["a"], pd.DataFrame(columns=["epoch", "val_acc"]), seeds=False)
     assert "band" not in fig.axes[0].get_title() and not fig.axes[0].collections  # no band drawn
     plt.close(fig)
