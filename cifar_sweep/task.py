@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from cifar_sweep import fusion, results, status, trackers
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
+from cifar_sweep.naming import job_name
 from cifar_sweep.optuna_link import TrialLink
 from cifar_sweep.placement import place
 from cifar_sweep.results import Summary
@@ -111,8 +112,9 @@ def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -
     if previous.trained is None:
         previous.remember()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    tracker = trackers.start(cfg, previous.path, Path(hydra_cfg.sweep.dir) if multirun else None)
     trial = TrialLink.from_job(hydra_cfg)
+    name = job_name(hydra_cfg, *((trial.trial.number, trial.trial.params) if trial is not None else ()))
+    tracker = trackers.start(cfg, previous.path, Path(hydra_cfg.sweep.dir) if multirun else None, name)
 
     def on_epoch(epoch: int, row: dict) -> None:
         tracker.epoch(row)

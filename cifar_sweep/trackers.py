@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from cifar_sweep.config import flatten
+from cifar_sweep.naming import JobName
 from cifar_sweep.results import HEADLINE, Summary, value
 
 log = logging.getLogger(__name__)
@@ -72,16 +73,40 @@ class Guarded(Tracker):
             self._safely(lambda: self.inner.finish(summary))
 
 
+def typed(text: str) -> int | float | str:
+    """A swept value as TensorBoard's hparams view sorts it: numbers as numbers."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 class TensorBoard(Tracker):
-    """Event files in <run dir>/<logger.dir>: per-epoch scalars, and the hparams view at the end."""
+    """Per-epoch scalars in event files. A sweep's job writes to <sweep dir>/<logger.dir>/<job name>, so
+    that TensorBoard, pointed at the sweep, lists each run by the values it tried; a single run to
+    <run dir>/<logger.dir>. In a sweep the hparams view gets the swept keys alone (the trial number
+    first in a search), with the per-epoch scalars as its metrics: no single-point metric cards."""
 
-    def __init__(self, cfg, run_dir: Path) -> None:
+    METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")  # the hparams view's columns: last values
+
+    def __init__(self, cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> None:
         from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard.summary import hparams
 
-        self.writer = SummaryWriter(str(run_dir / cfg.logger.dir))
-        self.hparams = {
-            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in flatten(cfg).items() if v is not None
-        }
+        folder = run_dir / cfg.logger.dir
+        if sweep_dir is not None and name.text:
+            folder = sweep_dir / cfg.logger.dir / name.text.replace(os.sep, "_")
+        self.writer = SummaryWriter(str(folder))
+        self.session_end = None
+        if name.text:
+            swept = ({"trial": name.trial} if name.trial is not None else {}) | {
+                k: typed(v) for k, v in name.swept.items()
+            }
+            experiment, session_start, self.session_end = hparams(swept, dict.fromkeys(self.METRICS, 0.0))
+            for summary in (experiment, session_start):
+                self.writer.file_writer.add_summary(summary)
 
     def epoch(self, row: dict) -> None:
         for key, tag in SCALARS.items():
@@ -89,8 +114,8 @@ class TensorBoard(Tracker):
         self.writer.flush()
 
     def finish(self, summary: Summary) -> None:
-        metrics = {f"hparams/{k}": float(value(summary, k)) for k in HEADLINE if value(summary, k) is not None}
-        self.writer.add_hparams(self.hparams, metrics, run_name=".")
+        if self.session_end is not None:
+            self.writer.file_writer.add_summary(self.session_end)
         self.writer.close()
 
 
@@ -99,7 +124,7 @@ class MLflow(Tracker):
     tag and the summary at the end. A resumed job continues its MLflow run (its id is kept in the
     run directory)."""
 
-    def __init__(self, cfg, run_dir: Path, sweep_dir: Path | None) -> None:
+    def __init__(self, cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a server that is down: fail at once
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
         from mlflow.entities import Param
@@ -107,19 +132,21 @@ class MLflow(Tracker):
 
         home = sweep_dir if sweep_dir is not None else run_dir.parent
         self.client = MlflowClient(tracking_uri=cfg.logger.tracking_uri or f"sqlite:///{home.resolve()}/mlflow.db")
-        name = cfg.logger.experiment or (f"{cfg.name}/{sweep_dir.name}" if sweep_dir is not None else cfg.name)
-        found = self.client.get_experiment_by_name(name)
-        experiment = found.experiment_id if found else self.client.create_experiment(name)
+        experiment_name = cfg.logger.experiment or (
+            f"{cfg.name}/{sweep_dir.name}" if sweep_dir is not None else cfg.name
+        )
+        found = self.client.get_experiment_by_name(experiment_name)
+        experiment = found.experiment_id if found else self.client.create_experiment(experiment_name)
         self.id_file = run_dir / "mlflow_run.json"
         previous = json.loads(self.id_file.read_text())["run_id"] if self.id_file.is_file() else None
         if previous:
             self.run_id = previous
         else:
-            run_name = str(run_dir.relative_to(home)) if sweep_dir is not None else run_dir.name
+            run_name = name.text or (str(run_dir.relative_to(home)) if sweep_dir is not None else run_dir.name)
             self.run_id = self.client.create_run(
                 experiment, run_name=run_name, tags={"status": "running", "run_dir": str(run_dir)}
             ).info.run_id
-            self.id_file.write_text(json.dumps({"run_id": self.run_id, "experiment": name}) + "\n")
+            self.id_file.write_text(json.dumps({"run_id": self.run_id, "experiment": experiment_name}) + "\n")
             params = [Param(k, str(v)[:6000]) for k, v in flatten(cfg).items()]
             for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
                 self.client.log_batch(self.run_id, params=params[start : start + 100])
@@ -141,11 +168,11 @@ class MLflow(Tracker):
         self.client.set_terminated(self.run_id, "FINISHED" if summary.get("status") != "failed" else "FAILED")
 
 
-def start(cfg, run_dir: Path, sweep_dir: Path | None) -> Tracker:
-    """The configured tracker, guarded; logger=csv is none."""
-    name = cfg.logger.name
-    if name == "tensorboard":
-        return Guarded(name, lambda: TensorBoard(cfg, run_dir))
-    if name == "mlflow":
-        return Guarded(name, lambda: MLflow(cfg, run_dir, sweep_dir))
+def start(cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> Tracker:
+    """The configured tracker, guarded; logger=csv is none. `name`: what the job tried (naming.job_name)."""
+    kind = cfg.logger.name
+    if kind == "tensorboard":
+        return Guarded(kind, lambda: TensorBoard(cfg, run_dir, sweep_dir, name))
+    if kind == "mlflow":
+        return Guarded(kind, lambda: MLflow(cfg, run_dir, sweep_dir, name))
     return Tracker()

@@ -48,9 +48,37 @@ def test_tensorboard_events_equal_metrics_csv(tensorboard_run):
         logged = events.Scalars(tag)
         assert [s.step for s in logged] == [1, 2, 3]
         assert [s.value for s in logged] == pytest.approx([float(r[column]) for r in rows], rel=1e-6), tag
-    summary = read_json(tensorboard_run / "summary.json")
-    assert events.Scalars("hparams/test_acc")[0].value == pytest.approx(summary["test_acc"], rel=1e-6)
-    assert "_hparams_/session_start_info" in events.PluginTagToContent("hparams")  # the hparams view
+    assert not [tag for tag in events.Tags()["scalars"] if tag.startswith("hparams/")]  # no single-point cards
+
+
+def test_tensorboard_pointed_at_a_sweep_lists_its_runs_by_what_they_tried(tmp_path):
+    """Read back with TensorBoard's own readers: run names carry the swept values; the hparams view holds
+    the swept keys alone, in the sweep's order, with the per-epoch scalars as its metrics."""
+    pytest.importorskip("tensorboard", reason="pip install -e '.[tensorboard]'")
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", *FAST, "trainer.epochs=1", "optimizer=adam,sgd", "seed=0,1", "logger=tensorboard"]
+    result = run_cli([*args, f"hydra.sweep.dir={sweep}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = EventMultiplexer().AddRunsFromDirectory(str(sweep))
+    runs.Reload()
+    expected = {f"tensorboard/optimizer={o},seed={s}" for o in ("adam", "sgd") for s in (0, 1)}
+    assert set(runs.Runs()) == expected
+    for run, tags in runs.PluginRunToTagToContent("hparams").items():
+        data = plugin_data_pb2.HParamsPluginData.FromString(tags["_hparams_/experiment"])
+        assert [h.name for h in data.experiment.hparam_infos] == ["optimizer", "seed"]  # constants left out
+        assert [m.name.tag for m in data.experiment.metric_infos] == ["val/acc", "val/loss", "train/acc", "train/loss"]
+        start = plugin_data_pb2.HParamsPluginData.FromString(tags["_hparams_/session_start_info"])
+        assert run.endswith(
+            f"optimizer={start.session_start_info.hparams['optimizer'].string_value},"
+            f"seed={int(start.session_start_info.hparams['seed'].number_value)}"
+        )
+    accumulator = runs.GetAccumulator("tensorboard/optimizer=sgd,seed=1")
+    assert "val/acc" in accumulator.Tags()["tensors"] and not any(
+        t.startswith("hparams/") for t in accumulator.Tags()["tensors"]
+    )
 
 
 def free_port() -> int:
@@ -103,8 +131,9 @@ def test_mlflow_holds_one_run_per_job_equal_to_metrics_csv(tmp_path):
     client = MlflowClient(tracking_uri=f"sqlite:///{sweep}/mlflow.db")
     experiment = client.get_experiment_by_name(f"default/{sweep.name}")  # the sweep's, shared by its jobs
     runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
-    assert set(runs) == {"0", "1"}
-    for job, run in runs.items():
+    assert set(runs) == {"optimizer=adam", "optimizer=sgd"}  # named by what they tried
+    for name, run in runs.items():
+        job = "0" if name == "optimizer=adam" else "1"
         rows, summary = metrics(sweep / job), read_json(sweep / job / "summary.json")
         history = client.get_metric_history(run.info.run_id, "val_acc")
         assert [(m.step, m.value) for m in history] == [(int(r["epoch"]), float(r["val_acc"])) for r in rows]
