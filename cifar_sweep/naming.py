@@ -18,8 +18,8 @@ class JobName:
 
     @property
     def text(self) -> str | None:
-        parts = ([f"trial={self.trial}"] if self.trial is not None else []) + [f"{k}={v}" for k, v in self.swept.items()]
-        return ",".join(parts) or None
+        trial = [f"trial={self.trial}"] if self.trial is not None else []
+        return ",".join(trial + [f"{k}={v}" for k, v in self.swept.items()]) or None
 
 
 def _key(override: str) -> str:
