@@ -106,7 +106,7 @@ class TensorBoard(Tracker):
             }
             experiment, session_start, self.session_end = hparams(swept, dict.fromkeys(self.METRICS, 0.0))
             for summary in (experiment, session_start):
-                self.writer.file_writer.add_summary(summary)
+                self._write(summary)
 
     def epoch(self, row: dict) -> None:
         for key, tag in SCALARS.items():
@@ -115,8 +115,14 @@ class TensorBoard(Tracker):
 
     def finish(self, summary: Summary) -> None:
         if self.session_end is not None:
-            self.writer.file_writer.add_summary(self.session_end)
+            self._write(self.session_end)
         self.writer.close()
+
+    def _write(self, summary) -> None:
+        """A summary protobuf as it is: add_hparams would add a single-point scalar card per metric."""
+        file_writer = self.writer.file_writer
+        assert file_writer is not None  # open from SummaryWriter() until close()
+        file_writer.add_summary(summary)
 
 
 class MLflow(Tracker):
