@@ -22,7 +22,13 @@ from cifar_sweep.sources import SOURCES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp64")
-LOGGERS = ("csv", "tensorboard", "mlflow")  # conf/logger; cifar_sweep/trackers.py sends to them
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
+WANDB_MODES = (
+    None,
+    "online",
+    "offline",
+    "disabled",
+)  # None: online with WANDB_API_KEY, else offline  # conf/logger; cifar_sweep/trackers.py sends to them
 
 
 def flatten(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
@@ -155,6 +161,8 @@ def validate(cfg: DictConfig) -> None:
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _one_of("objective", cfg.objective, tuple(OBJECTIVES))
     _one_of("logger.name", cfg.logger.name, LOGGERS)
+    if cfg.logger.name == "wandb":
+        _one_of("logger.mode", cfg.logger.mode, WANDB_MODES)
     # last: scheduler arguments such as T_max follow trainer.epochs, which is named first if it is wrong
     check_arguments("optimizer", cfg.optimizer)
     check_arguments("scheduler", cfg.scheduler)

@@ -1,4 +1,4 @@
-"""Experiment trackers a run reports to besides its own files: logger=csv | tensorboard | mlflow.
+"""Experiment trackers a run reports to besides its own files: logger=csv | tensorboard | mlflow | wandb.
 
 metrics.csv and summary.json are always written; a tracker is a copy for the tools people already
 run. A tracker that is not installed, down or misconfigured never fails a run and never slows it
@@ -16,6 +16,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 from cifar_sweep.config import flatten
 from cifar_sweep.naming import JobName
@@ -174,6 +175,45 @@ class MLflow(Tracker):
         self.client.set_terminated(self.run_id, "FINISHED" if summary.get("status") != "failed" else "FAILED")
 
 
+class WandB(Tracker):
+    """One W&B run per job (see conf/logger/wandb.yaml): the flattened config, per-epoch metrics, the status
+    and the summary's numbers at the end. A resumed job continues its W&B run (its id is kept in the run
+    directory); jobs fused in one process each keep their own run."""
+
+    def __init__(self, cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> None:
+        import wandb
+
+        self.id_file = run_dir / "wandb_run.json"
+        run_id = json.loads(self.id_file.read_text())["run_id"] if self.id_file.is_file() else None
+        mode: Any = cfg.logger.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+        self.run = wandb.init(
+            project=cfg.logger.project,
+            entity=cfg.logger.entity,
+            group=f"{cfg.name}/{sweep_dir.name}" if sweep_dir is not None else None,
+            name=name.text or run_dir.name,
+            tags=[f"trial-{name.trial}"] if name.trial is not None else None,
+            config=flatten(cfg),
+            id=run_id,
+            # online, a resumed job continues its run; offline, its second folder carries the same id, and
+            # `wandb sync` of both continues the one run (W&B cannot resume offline itself)
+            resume="allow" if run_id is not None and mode == "online" else None,
+            dir=str(run_dir),
+            mode=mode,
+            reinit="create_new",
+            settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
+        )
+        if run_id is None:
+            self.id_file.write_text(json.dumps({"run_id": self.run.id, "mode": mode}) + "\n")
+
+    def epoch(self, row: dict) -> None:
+        self.run.log({tag: float(row[key]) for key, tag in SCALARS.items()}, step=int(row["epoch"]))
+
+    def finish(self, summary: Summary) -> None:
+        final = {k: float(value(summary, k)) for k in HEADLINE if value(summary, k) is not None}
+        self.run.summary.update({**final, "status": summary.get("status"), "error": summary.get("error")})
+        self.run.finish(exit_code=1 if summary.get("status") == "failed" else 0)
+
+
 def start(cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> Tracker:
     """The configured tracker, guarded; logger=csv is none. `name`: what the job tried (naming.job_name)."""
     kind = cfg.logger.name
@@ -181,4 +221,6 @@ def start(cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> Tracker:
         return Guarded(kind, lambda: TensorBoard(cfg, run_dir, sweep_dir, name))
     if kind == "mlflow":
         return Guarded(kind, lambda: MLflow(cfg, run_dir, sweep_dir, name))
+    if kind == "wandb":
+        return Guarded(kind, lambda: WandB(cfg, run_dir, sweep_dir, name))
     return Tracker()

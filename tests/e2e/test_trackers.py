@@ -167,3 +167,23 @@ def test_guarded_warns_once_and_turns_the_tracker_off(caplog):
         tracker.finish({})
     assert Flaky.calls == 1 and len(caplog.records) == 1
     assert "ConnectionError: server gone" in caplog.records[0].getMessage()
+
+
+def test_wandb_holds_one_offline_run_per_job_named_and_grouped_equal_to_metrics_csv(tmp_path):
+    pytest.importorskip("wandb", reason="pip install -e '.[wandb]'")
+    from wandb_records import read_run
+
+    sweep = tmp_path / "sweep"
+    args = ["-m", *FAST, "optimizer=adam,sgd", "logger=wandb", f"hydra.sweep.dir={sweep}"]
+    result = run_cli(args, env={"WANDB_API_KEY": ""})  # no key: offline
+    assert result.returncode == 0, result.stderr[-2000:]
+    for job, optimizer in (("0", "adam"), ("1", "sgd")):
+        found = read_run(sweep / job)
+        (run,) = found["runs"]
+        assert run.display_name == f"optimizer={optimizer}" and run.run_group == f"default/{sweep.name}"
+        rows = metrics(sweep / job)
+        assert sorted(found["history"]) == [int(r["epoch"]) for r in rows]
+        for r in rows:
+            assert found["history"][int(r["epoch"])]["val/acc"] == pytest.approx(float(r["val_acc"]))
+        assert found["summary"]["test_acc"] == pytest.approx(read_json(sweep / job / "summary.json")["test_acc"])
+        assert found["exit"] == 0

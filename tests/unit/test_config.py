@@ -165,6 +165,7 @@ BAD_VALUES = [
     ),
     ("data.normalize.mean=[0.5]", "data.normalize.mean=[0.5]: must be three finite numbers, one per RGB channel"),
     ("augment.interpolation=bicubic", "augment.interpolation='bicubic': must be one of nearest | bilinear"),
+    ("logger=wandb logger.mode=cloud", "logger.mode='cloud': must be one of None | online | offline | disabled"),
     ("augment.whole_pixels=maybe", "augment.whole_pixels='maybe': must be one of True | False"),
     ("data.train_subset=-5", "data.train_subset=-5: must be a positive integer"),
     ("trainer.device=tpu", "trainer.device='tpu': must be one of auto | cpu | cuda | mps"),
