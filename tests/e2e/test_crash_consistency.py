@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 from helpers import FAST, one_error_line, read_json, run_cli
 
@@ -31,23 +32,32 @@ def test_a_crash_at_any_write_of_a_run_resumes_to_the_same_results(tmp_path):
     straight = tmp_path / "straight"
     assert run_cli([*ARGS, f"hydra.run.dir={straight}"]).returncode == 0
     expected, summary = rows(straight), read_json(straight / "summary.json")
+
+    def crash_and_resume(write: int, stage: str) -> bool:
+        """False when the run makes fewer writes than `write`; else crash there, resume, compare."""
+        run_dir = tmp_path / f"{write}-{stage}"
+        crashed = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], env={"CIFAR_SWEEP_CRASH_AT": f"{write}:{stage}"})
+        if crashed.returncode == 0:
+            return False
+        assert crashed.returncode == 137, crashed.stderr[-2000:]
+        resumed = run_cli([*ARGS, "trainer.resume=true", f"hydra.run.dir={run_dir}"])
+        assert resumed.returncode == 0, (write, stage, resumed.stderr[-2000:])
+        assert rows(run_dir) == expected, (write, stage)  # each epoch exactly once, the same numbers
+        got = read_json(run_dir / "summary.json")
+        for key in ("status", "test_acc", "best_val_acc", "best_epoch", "final_val_acc", "epochs_completed"):
+            assert got[key] == summary[key], (write, stage, key)
+        assert math.isclose(got["test_loss"], summary["test_loss"], rel_tol=1e-9)
+        return True
+
     crashes = 0
-    for write in range(1, 20):
-        for stage in ("before", "after"):
-            run_dir = tmp_path / f"{write}-{stage}"
-            crashed = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], env={"CIFAR_SWEEP_CRASH_AT": f"{write}:{stage}"})
-            if crashed.returncode == 0:  # the run makes fewer writes: every one has been crashed at
-                assert stage == "before" and crashes >= 10, crashes
+    with ThreadPoolExecutor(2) as pool:  # both stages of a write side by side (one torch thread each)
+        for write in range(1, 20):
+            crashed = list(pool.map(crash_and_resume, [write, write], ["before", "after"]))
+            if not any(crashed):  # the run makes fewer writes: every one has been crashed at
+                assert crashes >= 10, crashes
                 return
-            assert crashed.returncode == 137, crashed.stderr[-2000:]
-            crashes += 1
-            resumed = run_cli([*ARGS, "trainer.resume=true", f"hydra.run.dir={run_dir}"])
-            assert resumed.returncode == 0, (write, stage, resumed.stderr[-2000:])
-            assert rows(run_dir) == expected, (write, stage)  # each epoch exactly once, the same numbers
-            got = read_json(run_dir / "summary.json")
-            for key in ("status", "test_acc", "best_val_acc", "best_epoch", "final_val_acc", "epochs_completed"):
-                assert got[key] == summary[key], (write, stage, key)
-            assert math.isclose(got["test_loss"], summary["test_loss"], rel_tol=1e-9)
+            assert all(crashed), write
+            crashes += 2
     raise AssertionError("a 2-epoch run made more than 19 atomic writes")
 
 

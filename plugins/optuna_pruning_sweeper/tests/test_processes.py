@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -230,15 +231,14 @@ def test_a_crash_at_any_study_write_resumes_to_the_same_trials(tmp_path) -> None
     assert sweep(tmp_path / "straight").returncode == 0
     expected = outcome(tmp_path / "straight")
     assert expected == [("1", 0.0, "COMPLETE"), ("2", 1.0, "COMPLETE")]
-    crashes = 0
-    for write in range(1, 60):
+
+    def crash_and_resume(write: int) -> bool:
+        """False when the search makes fewer writes than `write`; else crash there, rerun, compare."""
         root = tmp_path / str(write)
         crashed = sweep(root, f"{write}:before")
-        if crashed.returncode == 0:  # fewer writes than this: each boundary has been crashed at
-            assert crashes >= 10, crashes
-            break
+        if crashed.returncode == 0:
+            return False
         assert crashed.returncode == 137, crashed.stderr[-2000:]
-        crashes += 1
         try:
             study = optuna.load_study(study_name="app", storage=f"sqlite:///{root}/study.db")
         except KeyError:  # ended before the study was created
@@ -248,5 +248,14 @@ def test_a_crash_at_any_study_write_resumes_to_the_same_trials(tmp_path) -> None
         resumed = sweep(root)
         assert resumed.returncode == 0, (write, resumed.stderr[-2000:])
         assert outcome(root) == expected, write
-    else:
-        raise AssertionError("a 2-trial search made more than 59 study writes")
+        return True
+
+    crashes = 0
+    with ThreadPoolExecutor(2) as pool:  # two crash points at a time, each in its own folder and study
+        for first in range(1, 60, 2):
+            crashed = list(pool.map(crash_and_resume, [first, first + 1]))
+            crashes += sum(crashed)
+            if not all(crashed):  # fewer writes than this: each boundary has been crashed at
+                assert crashes >= 10 and crashed in ([True, False], [False, False]), (crashes, crashed)
+                return
+    raise AssertionError("a 2-trial search made more than 59 study writes")
