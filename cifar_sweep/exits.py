@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NoReturn
 
 from hydra.errors import CompactHydraException
 
@@ -48,16 +50,20 @@ def _terminate(signum, frame) -> None:
     raise Terminated
 
 
-def interrupted(code: int, what: str) -> None:
+def interrupted(code: int, what: str) -> NoReturn:
+    """The one line, then exit at once: by now the sweeper has closed its trials and every file is
+    written atomically, while the interpreter's own shutdown could hang on a worker thread or abort
+    when a daemon thread (a fused job) holds stdout's lock at that moment."""
     if NOW is None:
-        print(f"interrupted ({what}) before anything started", file=sys.stderr, flush=True)
+        print(f"interrupted ({what}) before anything started", file=sys.stderr)
     else:
         print(
             f"interrupted ({what}): the {NOW.kind} in {NOW.directory} stopped; continue it with: {NOW.resume}",
             file=sys.stderr,
-            flush=True,
         )
-    sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 @contextmanager
