@@ -14,7 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from cifar_sweep import exits, results, status, task
-from cifar_sweep.resume import HARMLESS
+from cifar_sweep.resume import harmless
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,10 @@ def check_writable(key: str, directory: str) -> None:
 
 
 def sweep_overrides(overrides) -> list[str]:
-    """A grid's command-line overrides that choose what it trains (resume.HARMLESS keys left out), sorted."""
+    """A grid's command-line overrides that choose what it trains (resume.harmless keys left out), sorted."""
     kept = []
     for line in overrides:
-        key = str(line).partition("=")[0].lstrip("+~")
-        if not any(key == h or (h.endswith(".") and key.startswith(h)) for h in HARMLESS):
+        if not harmless(str(line).partition("=")[0].lstrip("+~")):
             kept.append(str(line))
     return sorted(kept)
 

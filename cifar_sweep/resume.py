@@ -44,15 +44,16 @@ HARMLESS = (
 )  # a key ending in "." stands for every key below it
 
 
+def harmless(key: str) -> bool:
+    """Whether `key` is one of HARMLESS (or below one ending in ".")."""
+    return any(key == h or (h.endswith(".") and key.startswith(h)) for h in HARMLESS)
+
+
 def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
     """`key=trained value (now value)` for every result-changing key that differs."""
     now = flatten(cfg, resolve=False)
     then = flatten(trained, resolve=False)
-    keys = sorted(
-        k
-        for k in now.keys() | then.keys()
-        if not any(k == h or (h.endswith(".") and k.startswith(h)) for h in HARMLESS)
-    )
+    keys = sorted(k for k in now.keys() | then.keys() if not harmless(k))
     return [f"{k}={then.get(k, '<absent>')} (now {now.get(k, '<absent>')})" for k in keys if now.get(k) != then.get(k)]
 
 
