@@ -27,5 +27,7 @@ def table(rows: list[tuple], header: tuple) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)))
 
 
-def result(name: str, value: float, goal: str) -> None:
-    print(f"RESULT {name} {value:.3g} goal {goal}")
+def result(name: str, value: float, goal: str = "") -> None:
+    """One measured number on a line of its own, which `bench/repeat.py` reads back; `goal` is the
+    issue's target for a headline number, empty for the numbers beside it that the docs quote."""
+    print(f"RESULT {name} {value:.6g}" + (f" goal {goal}" if goal else ""))

@@ -113,12 +113,16 @@ def main() -> None:
         fused, alone = images_per_second(train, width, k, repeats)
         rows.append((k, f"{fused:,.0f}", f"{alone:,.0f}", f"{fused / alone:.2f}x"))
         result(f"fusion_throughput_ratio_k{k}", fused / alone, "> 1 (GPU: several x)")
+        result(f"fusion_fused_images_per_second_k{k}", fused)
+        result(f"fusion_alone_images_per_second_k{k}", alone)
     table(rows, ("k", "fused img/s", "one after another img/s", "ratio"))
     with tempfile.TemporaryDirectory() as tmp:
         walls = {launcher: grid(launcher, epochs, width, train, f"{tmp}/{launcher}") for launcher in ("basic", "fused")}
     print(f"4-job grid (adam, rmsprop x 2 seeds), {epochs} epochs each, end to end:")
     table([(launcher, f"{wall:.1f}") for launcher, wall in walls.items()], ("launcher", "wall s"))
     result("fusion_grid_wall_ratio", walls["basic"] / walls["fused"], "> 1")
+    for launcher, wall in walls.items():
+        result(f"fusion_grid_{launcher}_wall_seconds", wall)
 
 
 if __name__ == "__main__":

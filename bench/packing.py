@@ -55,6 +55,8 @@ def main() -> None:
         ("launcher", "wall seconds"),
     )
     result("packed_vs_sequential_wall_ratio", packed / sequential, "<=0.6")
+    result("packing_sequential_wall_seconds", sequential)
+    result("packing_packed_wall_seconds", packed)
 
 
 if __name__ == "__main__":

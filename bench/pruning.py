@@ -102,6 +102,8 @@ def slots(n_trials: int, epochs: int, train: int, warmup: int) -> None:
     )
     result("pruning_slots_busy_share", rows["true"][0], ">=0.9")
     result("pruning_slots_busy_share_in_batches", rows["false"][0], "(upstream's batches, for comparison)")
+    result("pruning_slots_refill_wall_seconds", rows["true"][2])
+    result("pruning_slots_batches_wall_seconds", rows["false"][2])
 
 
 def main() -> None:
@@ -127,6 +129,10 @@ def main() -> None:
     )
     result("pruning_epoch_reduction", rows["none"][0] / rows["median"][0], ">=2")
     result("pruning_best_val_acc_difference", rows["none"][1] - rows["median"][1], "within noise (~0.01)")
+    for pruner, (epochs_trained, best, wall, _) in rows.items():
+        result(f"pruning_{pruner}_epochs", epochs_trained)
+        result(f"pruning_{pruner}_best_val_acc", best)
+        result(f"pruning_{pruner}_wall_seconds", wall)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ def main() -> None:
     )
     slurm, local = walls["slurm, 2 at a time"], walls["joblib, 2 at a time"]
     result("slurm_overhead_seconds_per_job", (slurm - local) / jobs * 2, "(each of 2 slots, vs joblib)")
+    result("slurm_grid_wall_seconds", slurm)
+    result("slurm_joblib_grid_wall_seconds", local)
 
 
 if __name__ == "__main__":

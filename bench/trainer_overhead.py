@@ -75,6 +75,8 @@ def main() -> None:
         ("loop", "ms/step", "images/s"),
     )
     result("trainer_overhead_ratio", t_ours / t_bare, "<=1.10")
+    result("trainer_ours_ms_per_step", t_ours / steps * 1e3)
+    result("trainer_bare_ms_per_step", t_bare / steps * 1e3)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from wandb_records import read_run
@@ -13,7 +14,15 @@ from cifar_sweep.naming import JobName
 
 from helpers import compose_cfg
 
-pytest.importorskip("wandb", reason="pip install -e '.[wandb]'")
+wandb = pytest.importorskip("wandb", reason="pip install -e '.[wandb]'")
+
+
+@pytest.fixture(autouse=True)
+def no_service_left_behind():
+    """W&B's service lives on in this process and names itself in WANDB_SERVICE, which every later
+    subprocess of the test session would inherit and connect to: end it, as a job's process does."""
+    yield
+    wandb.teardown()
 
 
 def rows(epochs: int) -> list[dict]:
@@ -41,6 +50,7 @@ def test_a_wandb_run_holds_the_config_metrics_and_summary_and_a_resumed_job_cont
     for row in rows(3)[:2]:
         first.epoch(row)
     first.inner.run.finish(exit_code=1)  # as if the job were killed after epoch 2
+    time.sleep(1.0)  # a resumed job starts seconds later: W&B names an offline run's folder by its start second
     again = trackers.start(cfg, run_dir, sweep, name)  # trainer.resume=true: the same W&B run
     again.epoch(rows(3)[2])
     again.finish({"status": "completed", "test_acc": 0.71, "best_val_acc": 0.75, "epochs_completed": 3})
