@@ -135,7 +135,7 @@ def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
 def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command: str) -> list[str]:
     runs = sum(s["runs"] for s in scales.values())
     train_seconds = sum(s["wall_seconds"] for s in scales.values())
-    run_command, elapsed = run_record(sweeps)
+    run_command, elapsed, load = run_record(sweeps)
     found = [c for c in CLAIMS if c.grid in scales]
     small = any(
         scales[c.grid]["width"] != 1.0
@@ -143,10 +143,12 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
         or scales[c.grid]["epochs"] != c.study_epochs
         for c in found
     )
+    loaded = "load not recorded" if load is None else f"1-minute load average {load:.2f} at its start"
+    timed = f" ({elapsed:.0f} min, one run; {loaded})" if elapsed is not None else ""
     made = (
-        f"Runs made by `{run_command}` ({elapsed:.0f} min); report by `{command}`"
+        f"Runs made by `{run_command}`{timed}; report by `{command}`"
         if run_command and run_command != command
-        else f"Made by `{command}`"
+        else f"Made by `{command}`{timed}"
     )
     lines = [
         "# The study, re-made",

@@ -1,11 +1,12 @@
 """--run: the six grids as `python run.py -m experiment=GRID seed=...`, one after the other, each
 into its own folder below the sweeps folder. Rerunning the same command resumes it: an existing
 grid folder runs with trainer.resume=true, which keeps its finished jobs. run-times.json records
-the command and its start and end (a resumed run keeps the first start)."""
+the command, its start and end and the load average at its start (a resumed run keeps the first)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -23,7 +24,8 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
     """Run every grid at `scale`; `command` is the report command, recorded in run-times.json."""
     times_file = sweeps / TIMES
     sweeps.mkdir(parents=True, exist_ok=True)
-    started = json.loads(times_file.read_text())["started"] if times_file.is_file() else time.time()
+    first = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    started, load = first.get("started", time.time()), first.get("load_before", os.getloadavg()[0])
     for claim in CLAIMS:
         for sub, overrides in grid_commands(claim, scale):
             target = sweeps / claim.grid / sub
@@ -43,13 +45,16 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
             with open(target / "report-run.log", "a") as log:
                 if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                     raise CollectError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
-    times_file.write_text(json.dumps({"started": started, "finished": time.time(), "command": command}) + "\n")
+    times_file.write_text(
+        json.dumps({"started": started, "finished": time.time(), "command": command, "load_before": load}) + "\n"
+    )
 
 
-def run_record(sweeps: Path) -> tuple[str | None, float | None]:
-    """The --run command that made the sweeps and its wall time in minutes, as it recorded them."""
+def run_record(sweeps: Path) -> tuple[str | None, float | None, float | None]:
+    """The --run command that made the sweeps, its wall time in minutes and the machine's 1-minute load
+    average when it started, as it recorded them (no load in records older than that field)."""
     try:
         times = json.loads((sweeps / TIMES).read_text())
-        return times.get("command"), (times["finished"] - times["started"]) / 60
+        return times.get("command"), (times["finished"] - times["started"]) / 60, times.get("load_before")
     except (OSError, ValueError, KeyError, TypeError):
-        return None, None
+        return None, None, None

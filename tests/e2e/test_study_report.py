@@ -47,6 +47,7 @@ def test_report_command_runs_the_six_grids_and_writes_every_section(tmp_path):
     made = "python -m cifar_sweep.report --run --scale cpu --seeds 1"
     assert text.splitlines()[2].startswith(f"Made by `{made}")
     assert (tmp_path / "again.md").read_text().splitlines()[2].startswith(f"Runs made by `{made}")
+    assert "min, one run; 1-minute load average " in text.splitlines()[2]  # its time, said to be one run
 
 
 def test_report_without_sweeps_is_one_line_and_writes_nothing(tmp_path):
