@@ -27,6 +27,9 @@ def interrupt(args: list[str], sig: signal.Signals) -> subprocess.CompletedProce
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
+        # as from a terminal: a test session started in the background (`cmd &` in a script, nohup) has
+        # SIGINT ignored, which its children inherit, and then Python never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     seen = []
