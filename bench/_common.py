@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -19,6 +21,28 @@ def has_real_data() -> bool:
 def data_overrides() -> list[str]:
     """The real arrays when they are here, else generated data (said in the output)."""
     return [f"data.dir={REAL}"] if has_real_data() else ["data=synthetic"]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def picked(parser: argparse.ArgumentParser, option: str, allowed: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The parsed arguments and OPTION's comma-separated names; an unknown name or `--runs` < 1 is one
+    line naming what is allowed, exit 2."""
+    args = parser.parse_args()
+    value = getattr(args, option.removeprefix("--"))
+    names = [n for n in value.split(",") if n]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or args.runs < 1:
+        parser.error(f"{option}={value}: unknown {unknown} (allowed: {', '.join(allowed)}); --runs must be >= 1")
+    return args, names
 
 
 def table(rows: list[tuple], header: tuple) -> None:

@@ -23,7 +23,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT, cpu_model, picked
+
 COMMANDS = {
     "install": ["make", "venv"],
     "demo": ["make", "demo"],
@@ -38,16 +39,6 @@ COMMANDS = {
     "test": ["make", "test"],
     "test-all": ["make", "test-all"],
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def one_run(names: list[str]) -> dict[str, tuple[float, float]]:
@@ -92,11 +83,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--commands", default="demo,example,test", help=f"from {','.join(COMMANDS)}")
     parser.add_argument("--out", type=Path, help="write the Markdown table here")
-    args = parser.parse_args()
-    names = [n for n in args.commands.split(",") if n]
-    unknown = [n for n in names if n not in COMMANDS]
-    if unknown or args.runs < 1:
-        parser.error(f"--commands={args.commands}: unknown {unknown}; --runs must be >= 1")
+    args, names = picked(parser, "--commands", list(COMMANDS))
     if "demo" in names and not os.environ.get("CIFAR10_DIR"):
         parser.error("demo trains on CIFAR-10: set CIFAR10_DIR")
     runs = []

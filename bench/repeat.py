@@ -23,7 +23,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from readme_timings import cpu_model
+from _common import cpu_model, picked
 
 HERE = Path(__file__).resolve().parent
 SUITE = {  # the rows of docs/performance.md's table: its number -> the benchmark's arguments
@@ -118,11 +118,7 @@ def main() -> int:
     parser.add_argument("--only", default=",".join(SUITE), help=f"from {','.join(SUITE)}")
     parser.add_argument("--record", type=Path, default=HERE / "results.json")
     parser.add_argument("--out", type=Path, help="write the Markdown table here")
-    args = parser.parse_args()
-    keys = [k for k in args.only.split(",") if k]
-    unknown = [k for k in keys if k not in SUITE]
-    if unknown or args.runs < 1:
-        parser.error(f"--only={args.only}: unknown {unknown} (allowed: {', '.join(SUITE)}); --runs must be >= 1")
+    args, keys = picked(parser, "--only", list(SUITE))
     record = json.loads(args.record.read_text()) if args.record.is_file() else []
     failed = False
     for round_ in range(args.runs):
