@@ -27,10 +27,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from cifar_sweep.models import VGG
-from cifar_sweep.placement import resolve_device
+from cifar_sweep.placement import Placement, resolve_device
 from cifar_sweep.sources import read_npz
 from cifar_sweep.stats import difference_interval, welch_p
-from cifar_sweep.train import Placement, train
+from cifar_sweep.train import train
 
 from _common import REAL, ROOT, has_real_data, result, table
 

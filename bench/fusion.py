@@ -22,8 +22,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from cifar_sweep.fusion import fused_epoch
-from cifar_sweep.placement import resolve_device
-from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
+from cifar_sweep.placement import Placement, resolve_device
+from cifar_sweep.state import Progress, build_run, setup_torch
+from cifar_sweep.train import train_epoch
 
 from _common import ROOT, data_overrides, has_real_data, result, table
 
@@ -61,7 +62,7 @@ def images_per_second(train: int, width: float, k: int, repeats: int) -> tuple[f
     members = runs(k, train, width)
     fused_epoch(members, {id(r): 1 for r in members})  # warm-up (allocations, cuDNN autotuning)
     for run in members:
-        train_epoch(run, 1)
+        train_epoch(run, 1, Progress())
     fused, alone = [], []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -69,7 +70,7 @@ def images_per_second(train: int, width: float, k: int, repeats: int) -> tuple[f
         fused.append(k * len(members[0].splits["train"]) / (time.perf_counter() - start))
         start = time.perf_counter()
         for run in members:
-            train_epoch(run, 1)
+            train_epoch(run, 1, Progress())
         alone.append(k * len(members[0].splits["train"]) / (time.perf_counter() - start))
     return statistics.median(fused), statistics.median(alone)
 

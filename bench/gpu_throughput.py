@@ -13,7 +13,9 @@ import sys
 import torch
 from hydra import compose, initialize_config_dir
 
-from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
+from cifar_sweep.placement import Placement
+from cifar_sweep.state import Progress, build_run, setup_torch
+from cifar_sweep.train import train_epoch
 
 from _common import ROOT, result, table
 
@@ -40,8 +42,8 @@ def images_per_second(batch: int, mode: list[str], steps: int) -> float:
         )
     setup_torch(cfg)
     run = build_run(cfg, Placement(torch.device("cuda")))
-    train_epoch(run, 1)  # warm-up (and compilation)
-    return train_epoch(run, 2)["images_per_second"]  # synchronised at the end of the epoch
+    train_epoch(run, 1, Progress())  # warm-up (and compilation)
+    return train_epoch(run, 2, Progress())["images_per_second"]  # synchronised at the end of the epoch
 
 
 def main() -> None:

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 
 from cifar_sweep.models import build_model
-from cifar_sweep.train import Placement, build_run, setup_torch, train_epoch
+from cifar_sweep.placement import Placement
+from cifar_sweep.state import Progress, build_run, setup_torch
+from cifar_sweep.train import train_epoch
 
 from _common import ROOT, result, table
 
@@ -41,7 +43,7 @@ def config(steps: int):
 def ours(cfg) -> float:
     run = build_run(cfg, Placement(torch.device("cpu")))
     start = time.perf_counter()
-    train_epoch(run, 1)
+    train_epoch(run, 1, Progress())
     return time.perf_counter() - start
 
 

@@ -10,19 +10,12 @@ from pathlib import Path
 
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from cifar_sweep import exits, results, status, task
-from cifar_sweep.resume import harmless
+from cifar_sweep import exits, results, status, sweeps, task
+from cifar_sweep.errors import refuse
 
 log = logging.getLogger(__name__)
-
-
-def refuse(message: str) -> None:
-    """One line on stderr and exit 2: a user mistake, not a crash (Hydra lets SystemExit through)."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
 
 
 def check_writable(key: str, directory: str) -> None:
@@ -34,38 +27,24 @@ def check_writable(key: str, directory: str) -> None:
         refuse(f"{key}={directory!r}: cannot write there ({e.strerror}); choose a writable directory")
 
 
-def sweep_overrides(overrides) -> list[str]:
-    """A grid's command-line overrides that choose what it trains (resume.harmless keys left out), sorted."""
-    kept = []
-    for line in overrides:
-        if not harmless(str(line).partition("=")[0].lstrip("+~")):
-            kept.append(str(line))
-    return sorted(kept)
-
-
 def check_same_grid(config: DictConfig) -> None:
     """A grid's directory takes only that grid again: another's multirun.yaml and jobs are left alone."""
     directory = str(config.hydra.sweep.dir)
-    path = Path(directory) / "multirun.yaml"
-    if not is_grid(config) or not path.is_file():
+    if not sweeps.is_grid(config.hydra) or not (Path(directory) / sweeps.MULTIRUN_YAML).is_file():
         return
     try:
-        then = sweep_overrides(OmegaConf.load(path).hydra.overrides.task)
+        then = sweeps.grid_identity(sweeps.command_line(Path(directory)))
     except Exception as e:
         reason = " ".join(str(e).split()) or type(e).__name__
         refuse(
             f"hydra.sweep.dir={directory!r}: holds a multirun.yaml that no grid of ours wrote ({reason[:200]}); "
             "it is left as it is: choose another hydra.sweep.dir"
         )
-    if then != sweep_overrides(config.hydra.overrides.task):
+    if then != sweeps.grid_identity(config.hydra.overrides.task):
         refuse(
             f"hydra.sweep.dir={directory!r}: holds another grid ({' '.join(then) or 'no overrides'}); continue it "
-            "with those overrides and trainer.resume=true, or choose another hydra.sweep.dir"
+            f"with those overrides and {sweeps.RESUME}, or choose another hydra.sweep.dir"
         )
-
-
-def is_grid(config: DictConfig) -> bool:
-    return str(config.hydra.sweeper.get("_target_", "")).endswith("BasicSweeper")
 
 
 class Preflight(Callback):
@@ -79,43 +58,23 @@ class Preflight(Callback):
         check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
 
 
-def grid_size(config: DictConfig) -> int | None:
-    """How many jobs Hydra's basic sweeper will launch: the product of the sweep values of the
-    command line's overrides and hydra.sweeper.params (the command line wins a key). None for
-    another sweeper."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    if not is_grid(config):
-        return None
-    params = dict(config.hydra.sweeper.get("params") or {})
-    for line in config.hydra.overrides.task:
-        key, _, value = line.partition("=")
-        params[key] = value
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    size = 1
-    for override in parsed:
-        if override.is_sweep_override():
-            size *= len(list(override.sweep_string_iterator()))
-    return size
-
-
 def grid_progress(job_dir: Path, job_num: int, jobs: int, objective: str) -> str:
     """'job 3 of 12 done (completed, test_acc 0.5192); 4 of 12 done, best so far test_acc 0.5301 (job 1)',
     from the summary.json files of the grid's jobs (which may run in other processes)."""
-    finished: dict[str, results.Summary] = {}
+    finished: dict[str, dict] = {}
     for path in job_dir.parent.glob("*/summary.json"):
         try:
-            finished[path.parent.name] = results.read_summary(path.parent) or {}
+            finished[path.parent.name] = dict(results.read_summary(path.parent) or {})
         except (OSError, ValueError):  # being written by another process, or not ours
             continue
-    mine = finished.get(job_dir.name) or {}
-    values = {
-        name: results.value(s, objective)
+    mine = finished.get(job_dir.name, {})
+    values: dict[str, float] = {
+        name: s[objective]
         for name, s in finished.items()
-        if s.get("status") == status.COMPLETED and isinstance(results.value(s, objective), (int, float))
+        if s.get("status") == status.COMPLETED and isinstance(s.get(objective), (int, float))
     }
     line = f"job {job_num} of {jobs} done ({mine.get('status')}"
-    mine_value = results.value(mine, objective)
+    mine_value = mine.get(objective)
     line += f", {objective} {mine_value:.4f})" if mine_value is not None else ")"
     line += f"; {len(finished)} of {jobs} done"
     if values:
@@ -136,7 +95,7 @@ class GridProgress(Callback):
         self.refused, self.ran = 0, 0  # jobs of this process
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        size = grid_size(config)
+        size = sweeps.grid_size(config.hydra)
         if size is None:
             os.environ.pop(self.ENV, None)  # another sweeper (Optuna) reports its own progress
         else:
@@ -144,7 +103,7 @@ class GridProgress(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
         jobs = os.environ.get(self.ENV)
-        if not jobs or config.hydra.mode != RunMode.MULTIRUN:
+        if not jobs or not sweeps.is_multirun(config.hydra):
             return
         job_num, outcome = config.hydra.job.get("num") or 0, task.OUTCOME.get()
         if outcome is None:  # interrupted, or a crash (shown in full): nothing to count
@@ -182,7 +141,7 @@ class Whereabouts(Callback):
             log.info("run: results in %s", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        kind = "grid" if is_grid(config) else "search"
+        kind = "grid" if sweeps.is_grid(config.hydra) else "search"
         self.start(kind, str(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:

@@ -24,17 +24,18 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
-from cifar_sweep import status
+from cifar_sweep import status, sweeps
+from cifar_sweep.errors import UserError, one_line, refuse
 from cifar_sweep.results import CURVE_COLUMNS, HEADLINE, OBJECTIVES, read_summary
 from cifar_sweep.stats import compare_cells
 from cifar_sweep.trials import existing_storage
-from optuna_pruning_sweeper.study import mask_password, trial_reference
+from optuna_pruning_sweeper import mask_password, trial_reference
 
 RESULT_COLUMNS = ["status", *HEADLINE]  # each job's numbers, from its summary.json
 TRIAL_COLUMNS = ["trial", "trial_state"]  # Optuna sweeps by the optuna_pruning sweeper
 
 
-class CollectError(Exception):
+class CollectError(UserError):
     """SWEEP_DIR is not something collect can read."""
 
 
@@ -46,9 +47,7 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def parse_overrides(job_dir: Path) -> dict[str, str]:
-    lines = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or []
-    pairs = (line.split("=", 1) for line in lines if "=" in line)
-    return {key.lstrip("+~"): value.strip("'\"") for key, value in pairs}
+    return sweeps.override_values(yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or [])
 
 
 def read_config(job_dir: Path):
@@ -68,6 +67,22 @@ def job_number(job_dir: Path, cfg) -> int | None:
         return int(job_dir.name) if job_dir.name.isdigit() else None
 
 
+def sweep_folder(job_dir: Path, root: Path) -> Path:
+    """The folder of the sweep that ran the job: the nearest one above it holding a multirun.yaml (a grid),
+    else the job's parent (hydra.sweep.subdir is the job number by default)."""
+    below_root = [p for p in job_dir.parents if p == root or root in p.parents]
+    return next((p for p in below_root if (p / sweeps.MULTIRUN_YAML).is_file()), job_dir.parent)
+
+
+def declared_keys(cfg, folder: Path) -> list[str]:
+    """The keys the job's sweep varies by its own account (sweeps.grid_keys); none when its records cannot
+    say (a damaged multirun.yaml, a search space given on the command line): the values still show it."""
+    try:
+        return sweeps.grid_keys(cfg.hydra, folder)
+    except Exception:
+        return []
+
+
 def read_curves(job_dir: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(job_dir / "metrics.csv")
@@ -81,7 +96,7 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
     try:
         summary = read_summary(job_dir)
     except (OSError, ValueError) as e:
-        return {"status": status.UNREADABLE, "error": f"summary.json: {e}".splitlines()[0]}
+        return {"status": status.UNREADABLE, "error": one_line(e, "summary.json")}
     if summary is not None:
         return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
     val = curves["val_acc"]
@@ -93,8 +108,8 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
     }
 
 
-def trial_of(url: str, trial_id: int, storages: dict) -> dict:
-    """The Optuna trial number and state of a job launched by the optuna_pruning sweeper."""
+def trial_fields(url: str, trial_id: int, storages: dict) -> dict:
+    """The `trial` and `trial_state` columns of a job launched by the optuna_pruning sweeper."""
     try:
         if url not in storages:
             storages[url] = existing_storage(url)
@@ -126,11 +141,15 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
         )
     rows, curves, objectives, studies = [], [], [], set()
     storages: dict[str, Any] = {}
+    declared: dict[Path, list[str]] = {}  # sweep folder -> the keys its sweep varies
     for job_dir in job_dirs:
         job_curves = read_curves(job_dir)
         overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
         cfg = read_config(job_dir)
         objectives.append(cfg.get("objective") if cfg is not None else None)
+        folder = sweep_folder(job_dir, sweep_dir)
+        if folder not in declared and cfg is not None:
+            declared[folder] = declared_keys(cfg, folder)
         trial = trial_reference(cfg.hydra) if cfg is not None else None  # (url, study, trial id)
         if trial is not None:
             studies.add(trial[:2])
@@ -139,7 +158,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
                 "job": job_number(job_dir, cfg),
                 "dir": str(job_dir.relative_to(sweep_dir)),
                 **overrides,
-                **(trial_of(trial[0], trial[2], storages) if trial else {}),
+                **(trial_fields(trial[0], trial[2], storages) if trial else {}),
                 **read_result(job_dir, job_curves),
             }
         )
@@ -150,7 +169,9 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *TRIAL_COLUMNS, *RESULT_COLUMNS)]
     for key in override_keys:
         jobs[key] = numeric_if_possible(jobs[key])
-    swept = [k for k in override_keys if jobs[k].nunique(dropna=False) > 1]
+    # what a sweep declares it varies, and whatever differs between the jobs collected (several sweeps)
+    varied = {k for keys in declared.values() for k in keys}
+    swept = [k for k in override_keys if k in varied or jobs[k].nunique(dropna=False) > 1]
     fixed = [k for k in override_keys if k not in swept]
     trial_columns = [c for c in TRIAL_COLUMNS if c in jobs.columns]
     jobs = jobs[["job", *trial_columns, *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
@@ -279,12 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         jobs, curves, swept = read_sweep(args.sweep_dir)
         texts = write_outputs(args.sweep_dir, jobs, curves, swept, args.metric or jobs.attrs["objective"])
-    except CollectError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UserError as e:
+        refuse(str(e))
     except OSError as e:
-        print(f"error: {args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})", file=sys.stderr)
-        return 2
+        refuse(f"{args.sweep_dir}: cannot write the results there ({e.strerror}: {e.filename})")
     print("\n".join(texts))
     trial_tables = ", ".join(f"trials_{name}.csv" for _, name in jobs.attrs["studies"])
     print(

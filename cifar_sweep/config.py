@@ -14,21 +14,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
+from cifar_sweep import RESNET_TARGET, VGG_TARGET
 from cifar_sweep.augment import INTERPOLATIONS
-from cifar_sweep.errors import UserError
-from cifar_sweep.models import VGG_LAYERS, VGG_TARGET, check_output, narrowest_channels, scaled
+from cifar_sweep.errors import UserError, one_line
+from cifar_sweep.models import VGG_LAYERS, check_output, narrowest_channels, scaled
 from cifar_sweep.results import OBJECTIVES
 from cifar_sweep.sources import SOURCES
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp64")
-LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
-WANDB_MODES = (
-    None,
-    "online",
-    "offline",
-    "disabled",
-)  # None: online with WANDB_API_KEY, else offline  # conf/logger; cifar_sweep/trackers.py sends to them
+WANDB_MODES = (None, "online", "offline", "disabled")  # None: online with WANDB_API_KEY, else offline
 
 
 def flatten(cfg: DictConfig, resolve: bool = True) -> dict[str, Any]:
@@ -160,7 +155,9 @@ def validate(cfg: DictConfig) -> None:
     _positive("batch_size", cfg.batch_size, integer=True)
     _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
     _one_of("objective", cfg.objective, tuple(OBJECTIVES))
-    _one_of("logger.name", cfg.logger.name, LOGGERS)
+    from cifar_sweep.trackers import TRACKERS  # which imports flatten from here
+
+    _one_of("logger.name", cfg.logger.name, tuple(TRACKERS))
     if cfg.logger.name == "wandb":
         _one_of("logger.mode", cfg.logger.mode, WANDB_MODES)
     # last: scheduler arguments such as T_max follow trainer.epochs, which is named first if it is wrong
@@ -223,14 +220,14 @@ def resolve_data(cfg: DictConfig) -> None:
         except MissingMandatoryValue:
             raise UserError(f"data.{key}: has no value; set it, e.g. data.{key}=/path/to/your/arrays") from None
         except InterpolationResolutionError as e:
-            message = str(e).splitlines()[0]
+            message = one_line(e, "")
             raise UserError(message.split("while resolving interpolation: ", 1)[-1]) from None
 
 
 def check_model_keys(model: DictConfig) -> None:
     """The built-in networks' keys, by rule (any network's output shape is checked by building it)."""
     target = model.get("_target_")
-    if target not in (VGG_TARGET, "cifar_sweep.models.ResNet"):
+    if target not in (VGG_TARGET, RESNET_TARGET):
         return
     if target == VGG_TARGET:
         _one_of("model.name", model.name, tuple(VGG_LAYERS))

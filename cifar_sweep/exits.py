@@ -20,6 +20,8 @@ from typing import NoReturn
 
 from hydra.errors import CompactHydraException
 
+from cifar_sweep import sweeps
+
 
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that cleanups run as for Ctrl-C."""
@@ -40,9 +42,7 @@ def resume_command(kind: str, directory: str) -> str:
     directory; a search as it was typed (its study holds its state)."""
     args = sys.argv[1:]
     if kind != "search":
-        key = "hydra.run.dir" if kind == "run" else "hydra.sweep.dir"
-        args = [a for a in args if not a.startswith(("trainer.resume=", f"{key}="))]
-        args += ["trainer.resume=true", f"{key}={directory}"]
+        args = sweeps.with_resume(args, ("hydra.run.dir" if kind == "run" else "hydra.sweep.dir", directory))
     return " ".join(shlex.quote(a) for a in ["python", sys.argv[0], *args])
 
 

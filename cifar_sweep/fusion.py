@@ -9,11 +9,12 @@ fusion, Wang et al., MLSys 2021), BatchNorm runs over the stacked channels (per 
 and the classifier is one batched matmul. One backward pass fills every run's gradients; each
 optimizer then steps its own parameters. Evaluation stays per run.
 
-Each run's job goes on in its own thread through the ordinary `train()`, with `FusedEpochs` as its
-epoch runner, but the group's torch work runs on one thread (`Group.serve`); there they meet once per
-epoch: one fused epoch trains every run still in the group and hands each its metrics row. A run that
-stops (finished, early-stopped, diverged, pruned) leaves; the others go on. Which jobs form a group,
-and their threads, are hydra/launcher=fused's (hydra_plugins/cifar_sweep_launchers/fused.py).
+Each run's job goes on in its own thread through the ordinary `train()`, with `FusedRunner` as its
+epoch runner (cifar_sweep/runner.py), but the group's torch work runs on one thread (`Group.serve`);
+there they meet once per epoch: one fused epoch trains every run still in the group and hands each its
+metrics row. A job whose run has stopped (finished, early-stopped, diverged, pruned) leaves when its
+thread ends; the others go on. Which jobs form a group, and their threads, are hydra/launcher=fused's
+(hydra_plugins/cifar_sweep_launchers/fused.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from torch import nn
 
 from cifar_sweep.data import Split, make_splits
 from cifar_sweep.models import VGG
-from cifar_sweep.train import Diverged, EpochMeter, Epochs, Progress, Run, divergence
+from cifar_sweep.runner import Diverged, EpochMeter, EpochRunner, divergence
+from cifar_sweep.state import Progress, Run
 
 T = TypeVar("T")
 # The job (its number) whose work this thread does now: the job's own thread, or the group's thread
@@ -223,55 +225,41 @@ class Group:
             reply.put((True, rows[id(run)]))
 
 
-class Seat:
-    """One run's place in a group; leaving twice is leaving once."""
-
-    def __init__(self, group: Group) -> None:
-        self.group, self.left = group, False
-
-    def leave(self) -> None:
-        if not self.left:
-            self.left = True
-            self.group.leave()
-
-
-class FusedEpochs(Epochs):
+class FusedRunner(EpochRunner):
     """A run's epochs trained together with the other runs of its group; its other torch work on
     the group's thread."""
 
-    def __init__(self, seat: Seat) -> None:
-        self.seat = seat
+    def __init__(self, group: Group) -> None:
+        self.group = group
 
     def call(self, work: Callable[[], T]) -> T:
-        return self.seat.group.call(work)
+        return self.group.call(work)
 
     def splits(self, cfg, device: torch.device) -> dict[str, Split]:
-        return self.seat.group.splits(repr(cfg.data), lambda: make_splits(cfg.data, device))
+        return self.group.splits(repr(cfg.data), lambda: make_splits(cfg.data, device))
 
     def train(self, run: Run, epoch: int, progress: Progress) -> dict:
-        row = self.seat.group.train_epoch(run, epoch)
+        row = self.group.train_epoch(run, epoch)
         progress.stepped()
         reason = row.pop("diverged")
         if reason:
             raise Diverged(reason)
         return row
 
-    def close(self) -> None:
-        self.seat.leave()
 
-
-# ---- how a job's thread learns its seat: the launcher hands it over, the job takes it
+# ---- how a job's thread learns its group: the launcher hands it over, the job takes its seat
 
 _here = threading.local()
 
 
 @contextmanager
-def seated(seat: Seat, job: int, handover: threading.Lock):
-    """This thread runs job `job` in `seat`. `handover` is held until the job takes its seat
+def seated(group: Group, job: int, handover: threading.Lock):
+    """This thread runs job `job` in `group`, which it leaves when the thread's work ends, whatever
+    happened: the one place a fused job leaves. `handover` is held until the job takes its seat
     (`take_seat`), and again from when the job's task returns: Hydra's run_job sets and restores the
     process-wide HydraConfig around a task, so only one job of the group may be in those spans."""
     handover.acquire()
-    _here.seat, _here.handover, _here.holding = seat, handover, True
+    _here.group, _here.handover, _here.holding = group, handover, True
     token = CURRENT_JOB.set(job)
     try:
         yield
@@ -279,19 +267,19 @@ def seated(seat: Seat, job: int, handover: threading.Lock):
         CURRENT_JOB.reset(token)
         if _here.holding:
             handover.release()
-        _here.seat, _here.holding = None, False
-        seat.leave()
+        _here.group, _here.holding = None, False
+        group.leave()
 
 
-def take_seat() -> FusedEpochs | None:
+def take_seat() -> FusedRunner | None:
     """The fused epoch runner of this thread's job, or None when the job is not in a fused group.
     Called once by the job after it has read its Hydra config."""
-    seat = getattr(_here, "seat", None)
-    if seat is None:
+    group = getattr(_here, "group", None)
+    if group is None:
         return None
-    _here.seat, _here.holding = None, False
+    _here.group, _here.holding = None, False
     _here.handover.release()
-    return FusedEpochs(seat)
+    return FusedRunner(group)
 
 
 def task_returned() -> None:

@@ -27,7 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
-from cifar_sweep.errors import UserError
+from cifar_sweep.errors import UserError, one_line
 
 # Output channels per conv layer; "M" is a 2x2 max-pool.
 VGG_LAYERS: dict[str, list[int | str]] = {
@@ -36,7 +36,6 @@ VGG_LAYERS: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
-VGG_TARGET = "cifar_sweep.models.VGG"
 # Builders that are functions, not classes, whose result is an nn.Module: trusted by their prefix.
 MODEL_FACTORIES = ("torchvision.models.",)
 
@@ -152,7 +151,7 @@ def build_model(model_cfg: DictConfig) -> nn.Module:
     try:
         model = instantiate(model_cfg, _execution_whitelist_=allowed)
     except Exception as e:  # the class refused its arguments: the user's to fix
-        reason = f"{type(e.__cause__ or e).__name__}: {e.__cause__ or e}".splitlines()[0]
+        reason = one_line(e.__cause__ or e)
         raise UserError(f"model: {target} refuses these arguments ({reason}); check the keys of model") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"model._target_={target!r}: returned a {type(model).__name__}, not an nn.Module")
@@ -169,7 +168,7 @@ def check_output(model_cfg: DictConfig, channels: int, image_size: int, num_clas
         except NotImplementedError:  # an operation without a meta kernel: trust the network
             return
         except Exception as e:
-            reason = f"{type(e).__name__}: {e}".splitlines()[0]
+            reason = one_line(e)
             raise UserError(
                 f"model: {model_cfg._target_} fails on a batch of {channels}x{image_size}x{image_size} images "
                 f"({reason}); make it accept data.channels={channels} and data.image_size={image_size}"

@@ -11,7 +11,7 @@ import optuna
 
 from cifar_sweep.errors import Pruned
 from cifar_sweep.results import HEADLINE, Summary, value
-from optuna_pruning_sweeper.job import trial_of
+from optuna_pruning_sweeper import trial_of
 
 
 class TrialLink:

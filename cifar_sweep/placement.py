@@ -1,16 +1,26 @@
-"""Where a job trains on this machine, decided once from its Hydra config: the device (job N of a
-sweep takes GPU N mod count), torch's CPU threads (jobs run side by side split the cores; a Slurm
-job uses its allocation), whether it shows a progress bar, and the label of its log lines."""
+"""Where a job trains on this machine (`Placement`), decided once from its Hydra config by `place`: the
+device (job N of a sweep takes GPU N mod count), torch's CPU threads (jobs run side by side split the
+cores; a Slurm job uses its allocation), whether it shows a progress bar, and the label of its log lines."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
-from hydra.types import RunMode
 
+from cifar_sweep import sweeps
 from cifar_sweep.errors import UserError
-from cifar_sweep.train import Placement
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a run trains on this machine; the loop reads it, the job decides it."""
+
+    device: torch.device
+    threads: int | None = None  # torch CPU threads; None: torch's default
+    progress_bar: bool = False  # jobs running side by side show none (they would interleave)
+    label: str = ""  # "job 3: " in a sweep, so that lines of parallel jobs can be told apart
 
 
 def resolve_device(name: str, gpu_index: int = 0) -> torch.device:
@@ -46,14 +56,14 @@ def threads(configured: int | None, parallel_jobs: int) -> int | None:
 
 def parallel_jobs(hydra_cfg) -> int:
     """How many jobs the launcher runs at once on this machine (joblib's n_jobs; -1 = one per core)."""
-    n = hydra_cfg.launcher.get("n_jobs", 1) if hydra_cfg.mode == RunMode.MULTIRUN else 1
+    n = hydra_cfg.launcher.get("n_jobs", 1) if sweeps.is_multirun(hydra_cfg) else 1
     return max(1, (os.cpu_count() or 1) + 1 + n if n < 0 else n)
 
 
 def place(cfg, hydra_cfg, fused: bool = False) -> Placement:
     """The placement of the job of these configs. fused: it trains in a fused group, which shares
     one device and the process's threads."""
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    multirun = sweeps.is_multirun(hydra_cfg)
     job_num = hydra_cfg.job.get("num") or 0
     parallel = 1 if fused else parallel_jobs(hydra_cfg)
     return Placement(

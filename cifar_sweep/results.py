@@ -13,29 +13,57 @@ import csv
 import io
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from cifar_sweep import status
 from cifar_sweep.files import write_file
 
+if sys.version_info >= (3, 11):
+    from typing import Required
+else:  # pragma: no cover
+    from typing_extensions import Required
+
 
 class Summary(TypedDict, total=False):
-    """summary.json. A failed or pruned run has `status` and `error`, and the numbers it reached."""
+    """summary.json: made by `summary()`, which checks what each status must hold. Every summary has a
+    `status`; one that did not complete says why in `error`; one that trained has the TRAINED numbers it
+    reached, and a completed one the TESTED ones too."""
 
-    status: str  # cifar_sweep.status: completed | failed | pruned
-    error: str | None  # why a run failed or was pruned: one line
-    params: int  # trainable parameters of the model
-    device: str  # where it trained, e.g. cuda:0
+    status: Required[str]  # cifar_sweep.status: completed | failed | pruned
+    error: str  # why a run failed or was pruned: one line
     test_acc: float | None  # the final model's test accuracy
     test_loss: float | None
+    stopped_early: bool  # trainer.patience ended the run
+    params: int | None  # trainable parameters of the model
+    device: str  # where it trained, e.g. cuda:0
     best_val_acc: float | None  # validation accuracy of the best epoch
     best_epoch: int | None
     final_val_acc: float | None  # validation accuracy after the last epoch
-    stopped_early: bool  # trainer.patience ended the run
     epochs_completed: int
     wall_seconds: float  # every attempt of the run together (resume)
     first_step_at: float | None  # unix time of this attempt's first optimizer step
+
+
+TESTED = ("test_acc", "test_loss", "stopped_early")  # what only a completed run has
+TRAINED = tuple(k for k in Summary.__annotations__ if k not in ("status", "error", *TESTED))
+
+
+def summary(state: str, error: str | None = None, **numbers: Any) -> Summary:
+    """The one way a Summary is made: its status, why it did not complete, and its numbers, in the order
+    given. A completed run has every number and no error; a failed or pruned one an error; a mistake
+    here is a bug (ValueError)."""
+    unknown = numbers.keys() - Summary.__annotations__.keys()
+    missing = [k for k in (*TESTED, *TRAINED) if k not in numbers] if state == status.COMPLETED else []
+    if state not in status.WRITTEN or unknown or missing or (error is None) != (state == status.COMPLETED):
+        raise ValueError(f"summary({state!r}, error={error!r}): unknown {sorted(unknown)}, missing {missing}")
+    return cast(Summary, {"status": state, **({"error": error} if error is not None else {}), **numbers})
+
+
+def failed(error: str) -> Summary:
+    """A run refused before it trained, or crashed: its status and why."""
+    return summary(status.FAILED, error)
 
 
 # The summary's numbers a sweep can compare (cfg.objective, collect --metric), with what each means.
@@ -64,10 +92,6 @@ CURVE_COLUMNS = METRICS_COLUMNS[:6]  # the learning curves; the rest is timing
 def value(summary: Summary, key: str) -> Any:
     """A summary field named at run time (an objective, a HEADLINE key); None when absent."""
     return cast(dict, summary).get(key)
-
-
-def failed(error: str) -> Summary:
-    return {"status": status.FAILED, "error": error}
 
 
 def _json_safe(value: Any) -> Any:

@@ -4,7 +4,7 @@ When training first starts, the run keeps its own copy of the config it trained 
 `.hydra/` files) in `checkpoints/config/`. Later, in that directory:
 - without trainer.resume=true, nothing runs: the earlier run's files stay as they are;
 - with trainer.resume=true, the config must match the trained one in every key that changes the
-  result (all but HARMLESS; trainer.epochs included, since cosine's T_max and one-cycle follow it);
+  result (all but sweeps.HARMLESS; trainer.epochs included, since cosine's T_max and one-cycle follow it);
 - Hydra rewrites `.hydra/` before any of this runs, so `.hydra/` is put back from the copy: it always
   describes the training that made the files beside it.
 A run that failed (a full disk, CUDA out of memory, a crash) is a run like a killed one: resuming it
@@ -24,29 +24,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from cifar_sweep import results, status
 from cifar_sweep.config import flatten
-from cifar_sweep.errors import UserError
+from cifar_sweep.errors import UserError, one_line
 from cifar_sweep.results import Summary
+from cifar_sweep.sweeps import harmless
 
 log = logging.getLogger(__name__)
 
 RECORD = Path("checkpoints") / "config"
 HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
-# keys that change how a run is shown or where its files come from, never what it learns
-HARMLESS = (
-    "trainer.resume",
-    "trainer.progress_bar",
-    "trainer.threads",
-    "data.cache_dir",
-    "data.download",
-    "name",
-    "objective",
-    "logger.",
-)  # a key ending in "." stands for every key below it
-
-
-def harmless(key: str) -> bool:
-    """Whether `key` is one of HARMLESS (or below one ending in ".")."""
-    return any(key == h or (h.endswith(".") and key.startswith(h)) for h in HARMLESS)
 
 
 def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
@@ -66,7 +51,7 @@ class PreviousRun:
         try:
             self.summary = results.read_summary(path)
         except (OSError, ValueError) as e:
-            self.summary, self.foreign = None, str(e).splitlines()[0]
+            self.summary, self.foreign = None, one_line(e, "")
         record = path / RECORD / "config.yaml"
         self.trained = OmegaConf.load(record) if record.is_file() else None  # a DictConfig: Hydra wrote it
         unrecorded = [name for name in ("metrics.csv", "checkpoints/last.pt") if (path / name).exists()]

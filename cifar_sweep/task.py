@@ -17,18 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from cifar_sweep import fusion, results, status, trackers
+from cifar_sweep import fusion, results, status, sweeps, trackers
 from cifar_sweep.config import validate
-from cifar_sweep.errors import UserError
+from cifar_sweep.errors import UserError, one_line, say
 from cifar_sweep.naming import job_name
 from cifar_sweep.optuna_link import TrialLink
 from cifar_sweep.placement import place
 from cifar_sweep.results import Summary
 from cifar_sweep.resume import PreviousRun
-from cifar_sweep.train import Epochs, train
+from cifar_sweep.runner import EpochRunner
+from cifar_sweep.train import train
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,11 @@ class JobResult:
 def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
     """The job's return value for the sweeper: cfg.objective, NaN for a failed run in a sweep, or
     optuna.TrialPruned. A single run that fails exits 1 (2 for a mistake)."""
-    epochs = fusion.take_seat() or Epochs()  # first: a fused job's Hydra config is read by now
+    runner = fusion.take_seat()  # first: a fused job's Hydra config is read by now; None: the run trains alone
     OUTCOME.set(None)  # until this job has one (an interrupted job never does)
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    multirun = sweeps.is_multirun(hydra_cfg)
     previous = PreviousRun(Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir")
-    try:
-        result = settle(cfg, hydra_cfg, previous, epochs)
-    finally:
-        epochs.close()  # a fused job leaves its group, whatever happened
+    result = settle(cfg, hydra_cfg, previous, runner)
     OUTCOME.set(result.outcome)
     if result.writes_summary(previous):
         results.write_summary(previous.path, result.summary)
@@ -88,30 +85,32 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
     return float(results.value(summary, cfg.objective))
 
 
-def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> JobResult:
+def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, runner: EpochRunner | None) -> JobResult:
     """Validate, check what the run directory allows, train. Afterwards, the run directory's
     `.hydra/` describes the training that made its files."""
     try:
-        return JobResult(*attempt(cfg, hydra_cfg, previous, epochs))
+        return JobResult(*attempt(cfg, hydra_cfg, previous, runner))
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr, flush=True)
+        say(str(e))
         return JobResult(JobOutcome.REFUSED, results.failed(str(e)))
     except Exception as e:  # a bug, not a mistake: recorded for collect, then shown in full
-        return JobResult(JobOutcome.CRASHED, results.failed(f"{type(e).__name__}: {e}".splitlines()[0]), e)
+        return JobResult(JobOutcome.CRASHED, results.failed(one_line(e)), e)
     finally:
         previous.restore_hydra()
 
 
-def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -> tuple[JobOutcome, Summary]:
+def attempt(
+    cfg: DictConfig, hydra_cfg, previous: PreviousRun, runner: EpochRunner | None
+) -> tuple[JobOutcome, Summary]:
     validate(cfg)
     previous.check(cfg)
     if cfg.trainer.resume and previous.summary is not None and previous.finished:
         log.info("already %s in %s; nothing to resume", previous.summary["status"], previous.path)
         return JobOutcome.SKIPPED, previous.summary
-    placement = place(cfg, hydra_cfg, fused=isinstance(epochs, fusion.FusedEpochs))
+    placement = place(cfg, hydra_cfg, fused=isinstance(runner, fusion.FusedRunner))
     if previous.trained is None:
         previous.remember()
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    multirun = sweeps.is_multirun(hydra_cfg)
     trial = TrialLink.from_job(hydra_cfg)
     name = job_name(hydra_cfg, *((trial.trial.number, trial.trial.params) if trial is not None else ()))
     tracker = trackers.start(cfg, previous.path, Path(hydra_cfg.sweep.dir) if multirun else None, name)
@@ -127,7 +126,7 @@ def attempt(cfg: DictConfig, hydra_cfg, previous: PreviousRun, epochs: Epochs) -
         placement,
         on_epoch,
         resume=cfg.trainer.resume and previous.trained is not None,
-        epochs=epochs,
+        runner=runner,
     )
     if trial is not None:
         trial.record(summary)

@@ -15,10 +15,14 @@ import json
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cifar_sweep import status
 from cifar_sweep.config import flatten
+from cifar_sweep.errors import one_line
+from cifar_sweep.files import write_file
 from cifar_sweep.naming import JobName
 from cifar_sweep.results import HEADLINE, Summary, value
 
@@ -60,7 +64,7 @@ class Guarded(Tracker):
             log.warning(
                 "logger=%s: %s; carrying on without it (metrics.csv has everything)",
                 self.name,
-                f"{type(e).__name__}: {e}".splitlines()[0],
+                one_line(e),
             )
             self.inner = None
             return None
@@ -153,7 +157,7 @@ class MLflow(Tracker):
             self.run_id = self.client.create_run(
                 experiment, run_name=run_name, tags={"status": "running", "run_dir": str(run_dir)}
             ).info.run_id
-            self.id_file.write_text(json.dumps({"run_id": self.run_id, "experiment": experiment_name}) + "\n")
+            write_id_file(self.id_file, {"run_id": self.run_id, "experiment": experiment_name})
             params = [Param(k, str(v)[:6000]) for k, v in flatten(cfg).items()]
             for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
                 self.client.log_batch(self.run_id, params=params[start : start + 100])
@@ -172,7 +176,7 @@ class MLflow(Tracker):
         self.client.set_tag(self.run_id, "status", summary.get("status"))
         if summary.get("error"):
             self.client.set_tag(self.run_id, "error", str(summary["error"])[:5000])
-        self.client.set_terminated(self.run_id, "FINISHED" if summary.get("status") != "failed" else "FAILED")
+        self.client.set_terminated(self.run_id, "FAILED" if summary.get("status") == status.FAILED else "FINISHED")
 
 
 class WandB(Tracker):
@@ -203,7 +207,7 @@ class WandB(Tracker):
             settings=wandb.Settings(console="off", silent=True, x_disable_stats=True),
         )
         if run_id is None:
-            self.id_file.write_text(json.dumps({"run_id": self.run.id, "mode": mode}) + "\n")
+            write_id_file(self.id_file, {"run_id": self.run.id, "mode": mode})
 
     def epoch(self, row: dict) -> None:
         self.run.log({tag: float(row[key]) for key, tag in SCALARS.items()}, step=int(row["epoch"]))
@@ -211,16 +215,27 @@ class WandB(Tracker):
     def finish(self, summary: Summary) -> None:
         final = {k: float(value(summary, k)) for k in HEADLINE if value(summary, k) is not None}
         self.run.summary.update({**final, "status": summary.get("status"), "error": summary.get("error")})
-        self.run.finish(exit_code=1 if summary.get("status") == "failed" else 0)
+        self.run.finish(exit_code=1 if summary.get("status") == status.FAILED else 0)
+
+
+def write_id_file(path: Path, record: dict) -> None:
+    """The tracker's run id, kept in the run directory so that a resumed job continues the same run."""
+    write_file(path, (json.dumps(record) + "\n").encode())
+
+
+# logger=NAME -> its tracker (csv: none beyond metrics.csv); conf/logger/NAME.yaml configures it, and
+# config.validate allows these names
+TRACKERS: dict[str, Callable[..., Tracker] | None] = {
+    "csv": None,
+    "tensorboard": TensorBoard,
+    "mlflow": MLflow,
+    "wandb": WandB,
+}
 
 
 def start(cfg, run_dir: Path, sweep_dir: Path | None, name: JobName) -> Tracker:
-    """The configured tracker, guarded; logger=csv is none. `name`: what the job tried (naming.job_name)."""
-    kind = cfg.logger.name
-    if kind == "tensorboard":
-        return Guarded(kind, lambda: TensorBoard(cfg, run_dir, sweep_dir, name))
-    if kind == "mlflow":
-        return Guarded(kind, lambda: MLflow(cfg, run_dir, sweep_dir, name))
-    if kind == "wandb":
-        return Guarded(kind, lambda: WandB(cfg, run_dir, sweep_dir, name))
-    return Tracker()
+    """The configured tracker, guarded. `name`: what the job tried (naming.job_name)."""
+    make = TRACKERS[cfg.logger.name]
+    if make is None:
+        return Tracker()
+    return Guarded(cfg.logger.name, lambda: make(cfg, run_dir, sweep_dir, name))

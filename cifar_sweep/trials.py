@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from optuna_pruning_sweeper.study import sqlite_file
+from optuna_pruning_sweeper import sqlite_file
 
 
 def existing_storage(url: str):

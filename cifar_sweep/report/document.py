@@ -15,10 +15,11 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from cifar_sweep import status
-from cifar_sweep.collect import CollectError, read_sweep
+from cifar_sweep.collect import read_sweep
+from cifar_sweep.errors import UserError, refuse
 from cifar_sweep.report import figures
 from cifar_sweep.report.claims import CLAIMS, METRIC, SCALES, Claim, Verdict, judge
-from cifar_sweep.report.runner import run_grids, run_record
+from cifar_sweep.report.runner import ReportError, run_grids, run_record
 
 GPU_COMMAND = "python -m cifar_sweep.report --run --scale gpu --seeds 3 --out docs/study-gpu.md"
 SETTINGS = Path(__file__).with_name("settings.md")
@@ -86,14 +87,14 @@ def read_grids(sweeps: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
         jobs, curves = read_sweep(folder)[:2]
         experiments = set(jobs["experiment"].astype(str)) if "experiment" in jobs else set()
         if experiments != {claim.grid} or claim.axis not in jobs:
-            raise CollectError(
+            raise ReportError(
                 f"--sweeps={str(sweeps)!r}: {folder} is not the study's {claim.grid} grid (its jobs were not run "
                 f"with experiment={claim.grid} over {claim.axis}); point --sweeps at the folder that "
                 "python -m cifar_sweep.report --run made"
             )
         grids[claim.grid] = (jobs, curves)
     if not grids:
-        raise CollectError(
+        raise ReportError(
             f"--sweeps={str(sweeps)!r}: holds none of the study's grids (folders "
             + ", ".join(c.grid for c in CLAIMS)
             + "); make them with python -m cifar_sweep.report --run"
@@ -230,14 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.run:
             if not args.run_py.is_file():
-                raise CollectError(f"--run-py={str(args.run_py)!r}: no such file; run from the repository root")
+                raise ReportError(f"--run-py={str(args.run_py)!r}: no such file; run from the repository root")
             run_grids(sweeps, args.scale, args.seeds, args.overrides, args.run_py, command)
         elif args.sweeps is None:
-            raise CollectError("--sweeps: give the folder of a finished study run, or --run to make one")
+            raise ReportError("--sweeps: give the folder of a finished study run, or --run to make one")
         verdicts = write_report(sweeps, args.out, command)
-    except CollectError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UserError as e:  # collect's and the report's own
+        refuse(str(e))
     for claim, verdict in zip(CLAIMS, verdicts):
         print(f"{claim.title}: {verdict.verdict} ({verdict.reason})")
     print(f"wrote {args.out} and {args.out.with_suffix('')}/ (sweeps in {sweeps})")

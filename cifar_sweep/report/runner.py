@@ -14,10 +14,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from cifar_sweep.collect import CollectError
+from cifar_sweep.errors import UserError
 from cifar_sweep.report.claims import CLAIMS, grid_commands
+from cifar_sweep.sweeps import RESUME
 
 TIMES = "run-times.json"
+
+
+class ReportError(UserError):
+    """What the report cannot run or read (a grid that failed, no sweeps folder): one line, exit 2."""
 
 
 def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path, command: str) -> None:
@@ -38,13 +43,13 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
                 *overrides,
                 *extra,
                 f"hydra.sweep.dir={target}",
-                *(["trainer.resume=true"] if (target / "report-run.log").is_file() else []),
+                *([RESUME] if (target / "report-run.log").is_file() else []),
             ]
             print(f"[{datetime.now():%H:%M:%S}] {' '.join(shlex.quote(a) for a in argv[1:])}", flush=True)
             target.mkdir(parents=True, exist_ok=True)
             with open(target / "report-run.log", "a") as log:
                 if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-                    raise CollectError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
+                    raise ReportError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
     times_file.write_text(
         json.dumps({"started": started, "finished": time.time(), "command": command, "load_before": load}) + "\n"
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +31,6 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
-FUSABLE = "cifar_sweep.models.VGG"  # the one network fusion.FusedModel knows
 SHAPE = (
     "model._target_",
     "model.name",
@@ -72,13 +70,15 @@ def shape(config: DictConfig) -> str:
 
 def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
     """Job numbers grouped by shape, in order, at most max_fused per group; a job whose model is not
-    a VGG is a group of its own."""
+    a VGG (the one network cifar_sweep.fusion.FusedModel knows) is a group of its own."""
+    from cifar_sweep import VGG_TARGET  # not at Hydra's plugin scan
+
     by_shape: dict[str, list[int]] = {}
     for idx, config in configs.items():
         target = OmegaConf.select(config, "model._target_")
-        if target != FUSABLE:
-            log.info(f"job #{idx}: model._target_={target} does not fuse (only {FUSABLE} does); it runs alone")
-        by_shape.setdefault(shape(config) if target == FUSABLE else f"alone {idx}", []).append(idx)
+        if target != VGG_TARGET:
+            log.info(f"job #{idx}: model._target_={target} does not fuse (only {VGG_TARGET} does); it runs alone")
+        by_shape.setdefault(shape(config) if target == VGG_TARGET else f"alone {idx}", []).append(idx)
     return [members[i : i + max_fused] for members in by_shape.values() for i in range(0, len(members), max_fused)]
 
 
@@ -132,8 +132,9 @@ def job_log_files(configs: dict[int, DictConfig], execution_whitelist: Any) -> I
 class FusedLauncher(Launcher):
     def __init__(self, max_fused: int = 8) -> None:
         if max_fused < 1:  # a user's mistake: one line, exit 2
-            print(f"error: hydra.launcher.max_fused={max_fused}: must be an integer >= 1", file=sys.stderr, flush=True)
-            sys.exit(2)
+            from cifar_sweep.errors import refuse
+
+            refuse(f"hydra.launcher.max_fused={max_fused}: must be an integer >= 1")
         self.max_fused = max_fused
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
@@ -191,8 +192,8 @@ class FusedLauncher(Launcher):
             finally:
                 fusion.task_returned()
 
-        def one(idx: int, seat: fusion.Seat) -> None:
-            with fusion.seated(seat, idx, handover):
+        def one(idx: int) -> None:
+            with fusion.seated(group, idx, handover):
                 returns[idx] = run_job(
                     hydra_context=self.hydra_context,
                     task_function=task,
@@ -206,8 +207,7 @@ class FusedLauncher(Launcher):
             set_output_dir(config)
         with job_log_files(configs, self.hydra_context.execution_whitelist):
             threads = [
-                threading.Thread(target=one, args=(idx, fusion.Seat(group)), name=f"fused-job-{idx}", daemon=True)
-                for idx in configs
+                threading.Thread(target=one, args=(idx,), name=f"fused-job-{idx}", daemon=True) for idx in configs
             ]
             for thread in threads:
                 thread.start()

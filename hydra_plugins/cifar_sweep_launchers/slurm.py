@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # submitit itself only when a sweep runs: plugin discovery st
     from submitit.slurm.slurm import SlurmJob
 
 log = logging.getLogger(__name__)
-RESUME = "trainer.resume=true"
 
 
 @dataclass
@@ -47,10 +46,6 @@ ConfigStore.instance().store(
 
 def signal_delay(timeout_min: int) -> int:
     return max(1, min(120, int(timeout_min * 60 / 5)))
-
-
-def with_resume(overrides: Sequence[str]) -> list[str]:
-    return [*(o for o in overrides if not o.startswith(("trainer.resume=", "+trainer.resume="))), RESUME]
 
 
 @contextmanager
@@ -78,6 +73,7 @@ def resilient_job_class(sweep_dir: Path) -> type[SlurmJob]:
     import submitit
     from submitit.slurm.slurm import SlurmJob
 
+    from cifar_sweep.sweeps import RESUME
     from optuna_pruning_sweeper import Interrupted
 
     class ResilientSlurmJob(SlurmJob):
@@ -112,6 +108,8 @@ class ResilientSlurmLauncher(SlurmLauncher):
     def checkpoint(self, sweep_overrides: list[str], *args: Any, **kwargs: Any) -> Any:
         """Called by submitit on the timeout/preemption signal: requeue this job, resuming."""
         import submitit
+
+        from cifar_sweep.sweeps import with_resume
 
         return submitit.helpers.DelayedSubmission(self, with_resume(sweep_overrides), *args, **kwargs)
 

@@ -8,9 +8,10 @@ import torch
 
 from cifar_sweep import checkpoints
 from cifar_sweep import train as training
+from cifar_sweep.placement import Placement
 from cifar_sweep.results import METRICS_COLUMNS
 
-CPU = training.Placement(torch.device("cpu"))
+CPU = Placement(torch.device("cpu"))
 
 
 def train(cfg, run_dir, **kwargs):
@@ -65,15 +66,14 @@ def test_every_scheduler_kind_trains(tmp_path, fast_cfg, scheduler):
     assert summary["status"] == "completed"
 
 
-@pytest.mark.parametrize("where", ["make_splits", "train_epoch"])
+@pytest.mark.parametrize("where", ["cifar_sweep.runner.make_splits", "cifar_sweep.train.train_epoch"])
 def test_cuda_out_of_memory_is_a_failed_run_not_a_traceback(tmp_path, fast_cfg, monkeypatch, where):
     """Simulated on the CPU: the data or model move (make_splits) or a training step runs out of memory."""
-    import cifar_sweep.train as train_module
 
     def out_of_memory(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB\nmore detail")
 
-    monkeypatch.setattr(train_module, where, out_of_memory)
+    monkeypatch.setattr(where, out_of_memory)
     summary = train(fast_cfg(), tmp_path)
     assert summary["status"] == "failed" and summary["epochs_completed"] == 0
     assert summary["error"] == "CUDA out of memory: CUDA out of memory. Tried to allocate 20.00 GiB"

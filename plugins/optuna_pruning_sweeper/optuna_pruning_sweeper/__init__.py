@@ -1,7 +1,20 @@
 """hydra-optuna-pruning-sweeper: the search loop (search.py), the private API it needs (compat.py), where
-a study lives (study.py), and what a job uses to report to its trial (job.py: current_trial)."""
+a study lives (study.py), and what a job uses to report to its trial (job.py: current_trial).
+
+Its public API, for jobs and for tools that read a finished search:
+
+    current_trial()            the trial this Hydra job runs (None outside an optuna_pruning sweep)
+    trial_of(hydra_cfg)        the same, for the job of this `hydra` node (jobs that share a process)
+    trial_reference(hydra_cfg) (storage URL, study name, trial id) of a job, also of a finished one
+    Interrupted                returned for a job stopped from outside: its trial runs again
+    mask_password(url)         a storage URL fit to print
+    sqlite_file(url)           the database file of an sqlite:/// URL, else None
+"""
+
+from optuna_pruning_sweeper.study import mask_password, sqlite_file, trial_reference
 
 __version__ = "0.2.0"
+__all__ = ["Interrupted", "current_trial", "mask_password", "sqlite_file", "trial_of", "trial_reference"]
 
 
 class Interrupted(Exception):
@@ -15,3 +28,10 @@ def current_trial():
     from optuna_pruning_sweeper.job import current_trial as trial
 
     return trial()
+
+
+def trial_of(hydra_cfg):
+    """The Optuna trial of the job whose `hydra` node this is, or None (see job.py)."""
+    from optuna_pruning_sweeper.job import trial_of as trial
+
+    return trial(hydra_cfg)
