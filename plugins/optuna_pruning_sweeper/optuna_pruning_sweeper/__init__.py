@@ -1,5 +1,14 @@
-"""hydra-optuna-pruning-sweeper: the search loop (search.py), the private API it needs (compat.py), where
-a study lives (study.py), and what a job uses to report to its trial (job.py: current_trial).
+"""hydra-optuna-pruning-sweeper, a module a job:
+
+    settings.py    the sweeper's keys, checked (one line and exit 2 for a mistake)
+    search.py      the search loop: ask, launch, tell, with refilled slots
+    outcome.py     what a job's return means for its trial
+    budget.py      which trials count toward n_trials
+    heartbeats.py  the heartbeats of running trials, kept by the sweeper
+    results.py     optimization_results.yaml
+    study.py       where a study lives and how its storage is opened (shared with the jobs)
+    job.py         what a job uses to report to its trial
+    compat.py      every private or experimental API of Hydra's optuna sweeper and Optuna it touches
 
 Its public API, for jobs and for tools that read a finished search:
 

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import inspect
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import optuna
@@ -61,9 +61,12 @@ def broken() -> list[str]:
             actual = None
         if actual != expected:
             changed.append(f"{name}{tuple(actual) if actual is not None else ''} (expected {tuple(expected)})")
-    for attr in ("_return_value",):  # a failed job's exception, read without JobReturn printing a banner
+    for attr in ("_return_value",):  # a failed job's exception, read and set without JobReturn's banner
         if attr not in vars(JobReturn()):
             changed.append(f"hydra.core.utils.JobReturn.{attr} (missing)")
+    for name in RDB_WRITES:
+        if not callable(getattr(optuna.storages.RDBStorage, name, None)):
+            changed.append(f"optuna.storages.RDBStorage.{name} (missing)")
     from optuna.storages._rdb import models  # silent_trial_numbers reads the heartbeat table
 
     for model, attr in [(models.TrialModel, a) for a in ("_datetime_start_utc", "number", "study_id", "state")] + [
@@ -112,6 +115,11 @@ class TrialConfigurer:
 def job_error(ret: JobReturn) -> BaseException | None:
     """The exception a job raised, or None. (JobReturn.return_value prints a banner before re-raising.)"""
     return ret._return_value if ret.status == JobStatus.FAILED else None
+
+
+def failed_return(overrides: Sequence[str], error: BaseException) -> JobReturn:
+    """The JobReturn of a job that the launcher itself failed with `error`, as run_job makes one."""
+    return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)
 
 
 # ---------------------------------------------------------------- Optuna
@@ -186,6 +194,27 @@ def retried_from(trial: optuna.trial.FrozenTrial) -> int | None:
     """The number of the interrupted trial this one re-runs, or None."""
     with experimental():
         return optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
+
+
+# RDBStorage's methods that commit a change (study.CRASH_AT counts them); Optuna's study cache calls the
+# private two, which the public create_new_trial and set_trial_param delegate to
+RDB_WRITES = (
+    "create_new_study",
+    "set_study_system_attr",
+    "set_study_user_attr",
+    "_create_new_trial",
+    "_set_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+)
+
+
+def rdb_storage_with_writes(wrap: Callable[[Callable], Callable]) -> type:
+    """A subclass of RDBStorage whose RDB_WRITES each go through wrap(method)."""
+    base = optuna.storages.RDBStorage
+    return type("WrappedRDBStorage", (base,), {name: wrap(getattr(base, name)) for name in RDB_WRITES})
 
 
 def set_metric_names(study: optuna.Study, names: list[str]) -> None:

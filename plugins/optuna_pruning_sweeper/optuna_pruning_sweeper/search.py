@@ -15,120 +15,44 @@ hydra-optuna-sweeper. The loop differs:
 - the search space is composed once before the study is opened, so a key the config lacks is one line
   (exit 2) and the study stays as it was; a search interrupted (Ctrl-C, SIGTERM) or refused while jobs
   are under way leaves no trial RUNNING: interrupted trials are failed and queued to run again.
+
+The parts it uses have modules of their own: settings, outcome, budget, heartbeats, results, study.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import optuna
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
+from hydra.core.utils import JobReturn
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-from optuna_pruning_sweeper import Interrupted, compat
+from optuna_pruning_sweeper import compat
+from optuna_pruning_sweeper.budget import ABANDONED, REFUSED, SURPLUS, budget_used
+from optuna_pruning_sweeper.heartbeats import Heartbeats
+from optuna_pruning_sweeper.outcome import Outcome, outcome
+from optuna_pruning_sweeper.results import save_results
+from optuna_pruning_sweeper.settings import Settings, directions, fail
 from optuna_pruning_sweeper.study import (
     STUDY,
     TRIAL_ID,
     build_pruner,
     mask_password,
-    rdb_storage,
+    open_storage,
     sqlite_file,
     storage_url,
 )
 
 log = logging.getLogger(__name__)
 
-SURPLUS = "surplus"  # user attr optuna_pruning of a trial asked beyond the budget by a racing worker; never run
-REFUSED = "refused"  # ... of a trial whose overrides Hydra refused to compose: never run, not counted
-ABANDONED = "abandoned"  # ... of a trial whose worker stopped before setting its parameters: not counted
-# launchers whose launch() runs its jobs outside this process, so that several calls may run at once
 CONCURRENT_LAUNCHERS = ("hydra_plugins.hydra_joblib_launcher.", "hydra_plugins.hydra_submitit_launcher.")
-
-
-def fail(message: str) -> NoReturn:
-    """A mistake in the sweeper's settings: one line on stderr, exit 2."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-@dataclass
-class Settings:
-    sampler: Any
-    pruner: Any
-    direction: Any
-    storage: str | None
-    study_name: str | None
-    n_trials: int
-    n_jobs: int
-    max_failure_rate: float
-    custom_search_space: str | None
-    params: Any
-    heartbeat_interval: int
-    max_retry: int
-    refill: bool
-    metric_names: list[str] | None
-
-    def check(self) -> None:
-        rules = [
-            ("n_trials", self.n_trials, self.n_trials >= 1, "an integer >= 1"),
-            ("n_jobs", self.n_jobs, self.n_jobs >= 1, "an integer >= 1"),
-            ("max_failure_rate", self.max_failure_rate, 0.0 <= self.max_failure_rate <= 1.0, "in [0, 1]"),
-            ("heartbeat_interval", self.heartbeat_interval, self.heartbeat_interval >= 1, "an integer >= 1 (s)"),
-            ("max_retry", self.max_retry, self.max_retry >= 0, "an integer >= 0"),
-        ]
-        for key, value, ok, allowed in rules:
-            if not ok:
-                fail(f"hydra.sweeper.{key}={value}: must be {allowed}")
-
-
-def directions(direction: Any) -> list[str]:
-    """'minimize', Direction.maximize or a list of them -> ['minimize'] ... (as the optuna sweeper reads them)."""
-    items = list(direction) if isinstance(direction, Sequence) and not isinstance(direction, str) else [direction]
-    return [getattr(d, "name", d) for d in items]
-
-
-@dataclass
-class Outcome:
-    state: TrialState
-    values: list[float] | None = None
-    reason: str = ""  # why the trial failed
-    crashed: bool = False  # the job raised: counts toward max_failure_rate
-    retry: bool = False  # stopped from outside (Interrupted): run again, up to max_retry times
-
-
-def outcome(ret: JobReturn, n_objectives: int) -> Outcome:
-    """What a job's return means for its trial."""
-    error = compat.job_error(ret)
-    value = error if error is not None else ret.return_value
-    if isinstance(value, optuna.TrialPruned):
-        return Outcome(TrialState.PRUNED)
-    if isinstance(value, Interrupted):
-        return Outcome(TrialState.FAIL, reason=f"interrupted: {value}", retry=True)
-    if error is not None:
-        return Outcome(TrialState.FAIL, reason=f"{type(error).__name__}: {error}", crashed=True)
-    items: list[Any] = list(value) if isinstance(value, Sequence) and not isinstance(value, (str, bytes)) else [value]
-    try:
-        if any(isinstance(v, (str, bytes)) for v in items):
-            raise TypeError
-        values = [float(v) for v in items]
-    except (TypeError, ValueError):
-        return Outcome(TrialState.FAIL, reason=f"the job returned {value!r}, not a number")
-    if len(values) != n_objectives:
-        return Outcome(TrialState.FAIL, reason=f"the job returned {len(values)} values for {n_objectives} objectives")
-    if any(math.isnan(v) for v in values):
-        return Outcome(TrialState.FAIL, reason="the job returned NaN")
-    return Outcome(TrialState.COMPLETE, values)
 
 
 def next_job_number(sweep_dir: Path) -> int:
@@ -144,66 +68,9 @@ def first_value(distribution: Any) -> Any:
     return choices[0] if choices is not None else distribution.low
 
 
-def counts_toward_budget(trial: optuna.trial.FrozenTrial, retried: set[int]) -> bool:
-    """Trials finished or under way count; interrupted ones that were retried and surplus ones don't."""
-    if trial.state != TrialState.FAIL:
-        return trial.state != TrialState.WAITING
-    return trial.number not in retried and trial.user_attrs.get("optuna_pruning") not in (SURPLUS, REFUSED, ABANDONED)
-
-
-def budget_used(study: optuna.Study, below: int | None = None, finished: bool = False) -> int:
-    """Trials that count toward n_trials (only finished ones if `finished`; only numbers < `below`)."""
-    trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials if (n := compat.retried_from(t)) is not None}
-    return sum(
-        counts_toward_budget(t, retried)
-        for t in trials
-        if (below is None or t.number < below) and (not finished or t.state.is_finished())
-    )
-
-
 def quoted(text: str) -> str:
     """A Hydra override value that stays one string whatever it holds."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-class Heartbeats:
-    """Records the heartbeat of every trial whose job runs, every `interval` seconds, from this process:
-    jobs of any app stay alive to other workers for as long as the sweeper waits on them."""
-
-    def __init__(self, storage: optuna.storages.RDBStorage, interval: float) -> None:
-        self.storage, self.interval = storage, interval
-        self.running: set[int] = set()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.beat, name="optuna-pruning-heartbeats", daemon=True)
-
-    def __enter__(self) -> Heartbeats:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop.set()
-        self.thread.join()
-
-    def add(self, trial_id: int) -> None:
-        self.storage.record_heartbeat(trial_id)
-        with self.lock:
-            self.running.add(trial_id)
-
-    def remove(self, trial_id: int) -> None:
-        with self.lock:
-            self.running.discard(trial_id)
-
-    def beat(self) -> None:
-        while not self.stop.wait(self.interval):
-            with self.lock:
-                running = list(self.running)
-            for trial_id in running:
-                try:
-                    self.storage.record_heartbeat(trial_id)
-                except Exception as e:  # a busy database: the next beat comes within the grace period
-                    log.debug("heartbeat of trial id %d not recorded: %s", trial_id, e)
 
 
 class Search:
@@ -238,7 +105,7 @@ class Search:
                     f"hydra.sweeper.storage={self.url!r}: cannot create {path.parent} ({e.strerror}); "
                     "choose a writable directory"
                 )
-        storage = self.open_storage()
+        storage = open_storage(self.url)
         study = optuna.create_study(
             study_name=s.study_name,
             storage=storage,
@@ -260,31 +127,6 @@ class Search:
                 )
             compat.set_metric_names(study, list(s.metric_names))
         return study, storage
-
-    def open_storage(self, attempts: int = 5) -> optuna.storages.RDBStorage:
-        """Workers started together on a new database race to create Optuna's tables: the losers find them
-        there on a later attempt. Any other error is one line naming the storage."""
-        from sqlalchemy.exc import IntegrityError, OperationalError
-
-        error: Exception | None = None
-        for attempt in range(attempts):
-            try:
-                return rdb_storage(self.url)
-            except (IntegrityError, OperationalError) as e:
-                error = e
-                if isinstance(e, OperationalError) and not any(
-                    race in str(e) for race in ("already exists", "database is locked")
-                ):
-                    break  # a wrong URL or a server that is down: no point retrying
-                time.sleep(0.5 * (attempt + 1))
-            except Exception as e:
-                error = e
-                break
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        fail(
-            f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot open it ({reason}); check the URL "
-            "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials"
-        )
 
     def sweep(self, arguments: list[str]) -> None:
         if changed := compat.broken():
@@ -332,7 +174,7 @@ class Search:
         except BaseException as e:  # Ctrl-C, SIGTERM, a refused launch: no trial stays RUNNING
             self.close_in_flight(e)
             raise
-        self.save_results()
+        save_results(self.study, len(self.directions), self.url, Path(self.config.hydra.sweep.dir))
         if self.stopped:
             fail(
                 f"hydra.sweeper.max_failure_rate={s.max_failure_rate}: {self.failures} of n_trials={self.n_trials} "
@@ -488,7 +330,7 @@ class Search:
                 try:
                     ret = self.launcher.launch([overrides], initial_job_idx=job_idx)[0]
                 except Exception as e:  # the launcher itself failed this job (e.g. a cancelled cluster job)
-                    ret = JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=e)
+                    ret = compat.failed_return(overrides, e)
                 with self.lock:
                     self.tell(trial, ret)
         except BaseException as e:
@@ -515,36 +357,3 @@ class Search:
             why,
             f"; best so far {best.value:.4g} (trial {best.number})" if best else "",
         )
-
-    def save_results(self) -> None:
-        study = self.study
-        trials = study.get_trials(deepcopy=False)
-        states = [t.state.name for t in trials]
-        log.info(
-            "Study %s in %s: %s; its jobs are in %s",
-            study.study_name,
-            mask_password(self.url),
-            {s: states.count(s) for s in sorted(set(states))},
-            self.config.hydra.sweep.dir,
-        )
-        if not any(t.state == TrialState.COMPLETE for t in trials):
-            log.warning("no trial of study %s completed, so there is no best trial", study.study_name)
-            return
-        results: dict[str, Any]
-        if len(self.directions) > 1:
-            results = {
-                "name": "optuna",
-                "solutions": [{"params": t.params, "values": t.values} for t in study.best_trials],
-            }
-        else:
-            best = study.best_trial
-            results = {
-                "name": "optuna",
-                "best_params": best.params,
-                "best_value": best.value,
-                "best_trial": best.number,
-            }
-            log.info("Best value %s with %s", best.value, best.params)
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)  # absent when the budget was already met
-        OmegaConf.save(OmegaConf.create(results), sweep_dir / "optimization_results.yaml")

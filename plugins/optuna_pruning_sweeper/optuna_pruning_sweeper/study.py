@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
+
+from optuna_pruning_sweeper.settings import fail
 
 SQLITE = "sqlite:///"
 DEFAULT_FILE = "optuna.db"  # in hydra.sweep.dir, when hydra.sweeper.storage is null
@@ -86,20 +89,34 @@ def rdb_storage(url: str, **kwargs: Any):
     return optuna.storages.RDBStorage(url, **kwargs)
 
 
+def open_storage(url: str, attempts: int = 5) -> Any:
+    """The study's RDBStorage (rdb_storage). Workers started together on a new database race to create
+    Optuna's tables: the losers find them there on a later attempt. Any other error is one line naming
+    the storage, exit 2."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    error: Exception | None = None
+    for attempt in range(attempts):
+        try:
+            return rdb_storage(url)
+        except (IntegrityError, OperationalError) as e:
+            error = e
+            if isinstance(e, OperationalError) and not any(
+                race in str(e) for race in ("already exists", "database is locked")
+            ):
+                break  # a wrong URL or a server that is down: no point retrying
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as e:
+            error = e
+            break
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    fail(
+        f"hydra.sweeper.storage={mask_password(url)!r}: cannot open it ({reason}); check the URL "
+        "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials"
+    )
+
+
 _writes = 0  # study writes of this process, for CRASH_AT
-# RDBStorage's methods that commit a change; Optuna's study cache calls the private two, which the
-# public create_new_trial and set_trial_param delegate to
-STATE_WRITES = (
-    "create_new_study",
-    "set_study_system_attr",
-    "set_study_user_attr",
-    "_create_new_trial",
-    "_set_trial_param",
-    "set_trial_state_values",
-    "set_trial_intermediate_value",
-    "set_trial_user_attr",
-    "set_trial_system_attr",
-)
 
 
 def _crash_if(stage: str) -> None:
@@ -109,12 +126,10 @@ def _crash_if(stage: str) -> None:
 
 
 def _crashing_storage():
-    import optuna
+    from optuna_pruning_sweeper import compat
 
-    def wrap(name: str):
-        write = getattr(optuna.storages.RDBStorage, name)
-
-        def counted(self, *args: Any, **kwargs: Any) -> Any:
+    def counted(write):
+        def write_counted(self, *args: Any, **kwargs: Any) -> Any:
             global _writes
             _writes += 1
             _crash_if("before")
@@ -122,6 +137,6 @@ def _crashing_storage():
             _crash_if("after")
             return result
 
-        return counted
+        return write_counted
 
-    return type("CrashingRDBStorage", (optuna.storages.RDBStorage,), {name: wrap(name) for name in STATE_WRITES})
+    return compat.rdb_storage_with_writes(counted)

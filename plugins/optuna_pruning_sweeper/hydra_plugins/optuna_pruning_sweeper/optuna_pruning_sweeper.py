@@ -29,7 +29,8 @@ class OptunaPruningSweeper(Sweeper):
         refill: bool = True,
         metric_names: list[str] | None = None,
     ) -> None:
-        from optuna_pruning_sweeper.search import Search, Settings
+        from optuna_pruning_sweeper.search import Search
+        from optuna_pruning_sweeper.settings import Settings
 
         self.search = Search(
             Settings(
