@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import socket
 import subprocess
 import sys
@@ -13,8 +12,6 @@ import time
 import urllib.request
 
 import pytest
-
-from cifar_sweep.trackers import Guarded
 
 from helpers import FAST, read_json, run_cli
 
@@ -150,23 +147,6 @@ def test_a_tracker_that_is_down_never_fails_the_run(tmp_path):
     warnings = [line for line in (tmp_path / "run.log").read_text().splitlines() if "logger=mlflow:" in line]
     assert len(warnings) == 1 and "carrying on without it" in warnings[0]
     assert read_json(tmp_path / "summary.json")["status"] == "completed" and len(metrics(tmp_path)) == 2
-
-
-def test_guarded_warns_once_and_turns_the_tracker_off(caplog):
-    class Flaky:
-        calls = 0
-
-        def epoch(self, row):
-            Flaky.calls += 1
-            raise ConnectionError("server gone")
-
-    with caplog.at_level(logging.WARNING, logger="cifar_sweep.trackers"):
-        tracker = Guarded("mlflow", Flaky)
-        for epoch in range(3):
-            tracker.epoch({"epoch": epoch})
-        tracker.finish({})
-    assert Flaky.calls == 1 and len(caplog.records) == 1
-    assert "ConnectionError: server gone" in caplog.records[0].getMessage()
 
 
 def test_wandb_holds_one_offline_run_per_job_named_and_grouped_equal_to_metrics_csv(tmp_path):

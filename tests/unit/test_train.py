@@ -58,15 +58,62 @@ def test_patience_stops_a_run_that_cannot_learn(tmp_path, fast_cfg):
     assert learns["stopped_early"] is False and learns["epochs_completed"] == 2
 
 
-@pytest.mark.parametrize("scheduler", ["onecycle", "plateau", "step", "none"])
-def test_every_scheduler_kind_trains(tmp_path, fast_cfg, scheduler):
-    summary = train(
-        fast_cfg(f"scheduler={scheduler}", "trainer.epochs=1", "data.train_size=600", "data.val_size=100"), tmp_path
-    )
+SMALL = ("data.train_size=600", "data.val_size=100", "data.test_size=100", "regularization=none")
+
+
+def lrs(run_dir) -> list[float]:
+    """The lr column: the rate each epoch trained with (at its start)."""
+    return [float(r["lr"]) for r in read_metrics(run_dir)]
+
+
+def test_step_decays_every_step_size_epochs(tmp_path, fast_cfg):
+    summary = train(fast_cfg("scheduler=step", "scheduler.step_size=2", "trainer.epochs=5", *SMALL), tmp_path)
     assert summary["status"] == "completed"
+    assert lrs(tmp_path) == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
 
 
-@pytest.mark.parametrize("where", ["cifar_sweep.runner.make_splits", "cifar_sweep.train.train_epoch"])
+def test_onecycle_steps_every_batch(tmp_path, fast_cfg):
+    """Epoch 2 starts where OneCycleLR is after one epoch's batches (not after one step)."""
+    cfg = fast_cfg("scheduler=onecycle", "trainer.epochs=3", *SMALL)
+    summary = train(cfg, tmp_path)
+    steps = 500 // cfg.batch_size + 1  # 600 images less 100 held out: 7 full batches and one of 52
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(probe, max_lr=1e-3, epochs=3, steps_per_epoch=steps)
+    expected = []
+    for _ in range(3):
+        expected.append(probe.param_groups[0]["lr"])
+        for _ in range(steps):
+            probe.step()
+            schedule.step()
+    assert summary["status"] == "completed"
+    assert lrs(tmp_path) == pytest.approx(expected) and expected[0] == pytest.approx(1e-3 / 25)
+    assert expected[1] > 10 * expected[0]  # a schedule stepped once per epoch would still be near its start
+
+
+def test_plateau_cuts_after_patience_epochs_without_a_better_val_loss(tmp_path, fast_cfg):
+    """A run that cannot learn: its val_loss stops improving, and the rate is cut by `factor` once it has
+    not improved for more than `patience` epochs, as ReduceLROnPlateau fed the val_loss column decides."""
+    cfg = fast_cfg("scheduler=plateau", "scheduler.patience=1", "optimizer.lr=1e-6", "trainer.epochs=6", *SMALL)
+    summary = train(cfg, tmp_path)
+    probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-6)
+    schedule = torch.optim.lr_scheduler.ReduceLROnPlateau(probe, mode="min", factor=0.1, patience=1)
+    expected = []
+    for row in read_metrics(tmp_path):
+        expected.append(probe.param_groups[0]["lr"])
+        schedule.step(float(row["val_loss"]))
+    assert summary["status"] == "completed"
+    assert lrs(tmp_path) == pytest.approx(expected, rel=1e-9)
+    assert expected[:2] == [1e-6, 1e-6] and min(expected) < 1e-6  # no cut before patience + 1 epochs, then one
+
+
+def test_no_schedule_keeps_the_rate(tmp_path, fast_cfg):
+    summary = train(fast_cfg("scheduler=none", "trainer.epochs=2", *SMALL), tmp_path)
+    assert summary["status"] == "completed" and lrs(tmp_path) == pytest.approx([1e-3, 1e-3])
+
+
+@pytest.mark.parametrize(
+    "where", ["cifar_sweep.runner.make_splits", "cifar_sweep.train.train_epoch"], ids=["make_splits", "train_epoch"]
+)
 def test_cuda_out_of_memory_is_a_failed_run_not_a_traceback(tmp_path, fast_cfg, monkeypatch, where):
     """Simulated on the CPU: the data or model move (make_splits) or a training step runs out of memory."""
 
