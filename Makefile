@@ -1,6 +1,6 @@
 # A fresh machine needs only python3 and make:
 #   make demo       create .venv if missing, train a narrow VGG16 for 3 epochs on CIFAR-10 ($CIFAR10_DIR)
-#   make test       the fast tier: unit tests and the README commands' end-to-end tests (about 5 min)
+#   make test       the fast tier: unit tests and the README commands' end-to-end tests (docs/timings.md)
 #   make test-all   every test: all end-to-end runs, PostgreSQL and Slurm where installed (what CI runs)
 #   make lint       ruff (lint + format check) and mypy
 PYTHON ?= python3

@@ -82,7 +82,7 @@ STUDY_AUGMENT = {
 
 
 def test_study_final_is_the_notebook_setting_for_setting():
-    """The study's own record of its final notebook (STUDY.md, first table)."""
+    """The study's own record of its final notebook (docs/reproducing.md)."""
     cfg = compose_cfg(["experiment=study_final"])
     assert cfg.model.name == "vgg16" and cfg.model.width == 1.0 and cfg.model.dropout == 0
     assert cfg.optimizer._target_ == "torch.optim.Adam"

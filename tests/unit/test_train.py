@@ -25,7 +25,7 @@ def read_metrics(run_dir):
 
 def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cfg):
     summary = train(fast_cfg(), tmp_path)
-    assert not (tmp_path / "summary.json").exists()  # run.py writes it (tests/test_cli.py)
+    assert not (tmp_path / "summary.json").exists()  # the job writes it (tests/e2e/test_cli.py)
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     assert summary["test_acc"] > 0.5 and summary["best_val_acc"] > 0.5  # chance is 0.1
     assert summary["best_epoch"] in (1, 2) and summary["params"] == 232_274
