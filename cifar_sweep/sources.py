@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from cifar_sweep.errors import UserError
+from cifar_sweep.errors import UserError, one_line
 from cifar_sweep.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
                 return x, y
             problem = "its arrays differ from the record written with them"
         except (OSError, ValueError, EOFError) as e:
-            problem = f"{type(e).__name__}: {e}".splitlines()[0]
+            problem = one_line(e)
         log.warning("data cache %s is damaged (%s); rebuilding it from %s", x_path, problem, sources[0])
     x, y = read()
     try:  # the record last: its presence marks a complete entry

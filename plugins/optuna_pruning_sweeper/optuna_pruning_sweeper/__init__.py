@@ -1,6 +1,7 @@
 """hydra-optuna-pruning-sweeper, a module a job:
 
-    settings.py    the sweeper's keys, checked (one line and exit 2 for a mistake)
+    settings.py    the sweeper's keys, checked
+    errors.py      one line and exit 2 for a mistake
     search.py      the search loop: ask, launch, tell, with refilled slots
     outcome.py     what a job's return means for its trial
     budget.py      which trials count toward n_trials

@@ -36,10 +36,11 @@ from optuna.trial import TrialState
 
 from optuna_pruning_sweeper import compat
 from optuna_pruning_sweeper.budget import ABANDONED, REFUSED, SURPLUS, budget_used
+from optuna_pruning_sweeper.errors import fail, one_line
 from optuna_pruning_sweeper.heartbeats import Heartbeats
 from optuna_pruning_sweeper.outcome import Outcome, outcome
 from optuna_pruning_sweeper.results import save_results
-from optuna_pruning_sweeper.settings import Settings, directions, fail
+from optuna_pruning_sweeper.settings import Settings, directions
 from optuna_pruning_sweeper.study import (
     STUDY,
     TRIAL_ID,
@@ -198,12 +199,13 @@ class Search:
         """Fail every trial asked and not yet told. Interrupted ones (Ctrl-C, SIGTERM) are queued to run again
         with the same parameters, up to max_retry times; ones whose launch was refused are not counted."""
         interrupted = not isinstance(error, Exception)
-        reason = f"interrupted ({type(error).__name__})" if interrupted else f"{type(error).__name__}: {error}"
+        kind = type(error).__name__
+        reason = f"interrupted ({kind})" if interrupted else f"{kind}: {one_line(error)}"
         for trial_id, trial in list(self.in_flight.items()):
             self.in_flight.pop(trial_id, None)
             self.beats.remove(trial_id)
             try:
-                trial.set_user_attr("fail_reason", reason.splitlines()[0][:500])
+                trial.set_user_attr("fail_reason", reason[:500])
                 if not interrupted:
                     trial.set_user_attr("optuna_pruning", REFUSED)
                 self.study.tell(trial, state=TrialState.FAIL)

@@ -1,17 +1,12 @@
-"""The sweeper's settings (the keys of hydra/sweeper=optuna_pruning) and the one line a mistake in them gets."""
+"""The sweeper's settings (the keys of hydra/sweeper=optuna_pruning), checked: one line for a mistake."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
-
-def fail(message: str) -> NoReturn:
-    """A mistake in the sweeper's settings: one line on stderr, exit 2."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
+from optuna_pruning_sweeper.errors import fail
 
 
 @dataclass

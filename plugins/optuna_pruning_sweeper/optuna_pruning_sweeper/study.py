@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from optuna_pruning_sweeper.settings import fail
+from optuna_pruning_sweeper.errors import fail, one_line
 
 SQLITE = "sqlite:///"
 DEFAULT_FILE = "optuna.db"  # in hydra.sweep.dir, when hydra.sweeper.storage is null
@@ -109,7 +109,7 @@ def open_storage(url: str, attempts: int = 5) -> Any:
         except Exception as e:
             error = e
             break
-    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    reason = one_line(error) if error is not None else "no attempt made"
     fail(
         f"hydra.sweeper.storage={mask_password(url)!r}: cannot open it ({reason}); check the URL "
         "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials"
