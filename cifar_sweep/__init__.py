@@ -1,6 +1,6 @@
 """cifar-sweep: Hydra-configured sweeps over the VGG-on-CIFAR-10 study, for any model and data."""
 
-from cifar_sweep import sources as _sources  # noqa: F401  registers the ${arrays:...} config resolver
+from cifar_sweep import sources as _sources  # noqa: F401  registers the ${images:...} config resolver
 
 # The Python targets a config may instantiate through Hydra (its execution whitelist); a model's
 # own `_target_` is checked by cifar_sweep.models.build_model.

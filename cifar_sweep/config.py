@@ -19,7 +19,8 @@ from cifar_sweep.augment import INTERPOLATIONS
 from cifar_sweep.errors import UserError, one_line
 from cifar_sweep.models import VGG_LAYERS, check_output, narrowest_channels, scaled
 from cifar_sweep.results import OBJECTIVES
-from cifar_sweep.sources import SOURCES
+from cifar_sweep.sources import RESAMPLING, SOURCES
+from cifar_sweep.targets import trust_of
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16", "fp64")
@@ -69,12 +70,42 @@ def _in_range(key: str, value: Any, low: float, high: float, high_open: bool = F
     _check(ok, key, value, f"must be a number in [{low}, {high}{')' if high_open else ']'}")
 
 
+# the keys each data source reads: any other key is a mistake (nothing would read it)
+DATA_KEYS = {
+    "dir", "download", "cache_dir", "num_classes", "channels", "image_size", "val_size", "split_seed",
+    "train_subset", "eval_batch_size", "normalize", "source",
+}  # fmt: skip
+SOURCE_KEYS = {
+    "synthetic": {"train_size", "test_size"},  # made at image_size: nothing to resize
+    "torchvision": {"dataset", "train", "test", "interpolation"},
+    **{source: {"interpolation"} for source in ("cifar10", "cifar100", "arrays", "folder")},
+}
+
+
+def check_data_keys(data: DictConfig) -> None:
+    """data.source is one we have, and every key of data is one that its source reads."""
+    _one_of("data.source", data.get("source"), SOURCES)
+    known = DATA_KEYS | SOURCE_KEYS.get(data.source, set())
+    unknown = sorted(str(k) for k in data.keys() if k not in known)
+    if unknown:
+        raise UserError(
+            f"data.{unknown[0]}: no such key for data.source={data.source} (nothing would read it); its keys are "
+            + ", ".join(sorted(known))
+        )
+
+
+def _image_size(value: Any) -> bool:
+    listed = OmegaConf.is_list(value) or isinstance(value, (list, tuple))
+    parts = list(value) if listed else [value]
+    return len(parts) in ((2,) if listed else (1,)) and all(_integer(v) and v > 0 for v in parts)
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value a user can set; raise UserError on the first bad one."""
+    check_data_keys(cfg.data)
     resolve_data(cfg)
     check_model_keys(cfg.model)
     data = cfg.data
-    _one_of("data.source", data.source, SOURCES)
     _check(
         _integer(data.num_classes) and data.num_classes >= 2,
         "data.num_classes",
@@ -82,7 +113,14 @@ def validate(cfg: DictConfig) -> None:
         "must be an integer >= 2",
     )
     _one_of("data.channels", data.channels, (1, 3))
-    _positive("data.image_size", data.image_size, integer=True)
+    _check(
+        _image_size(data.image_size),
+        "data.image_size",
+        OmegaConf.to_container(data.image_size) if OmegaConf.is_config(data.image_size) else data.image_size,
+        "must be a positive integer N (N x N images) or [H,W], two positive integers",
+    )
+    if "interpolation" in SOURCE_KEYS[data.source]:
+        _one_of("data.interpolation", data.interpolation, RESAMPLING)
     _positive("data.eval_batch_size", data.eval_batch_size, integer=True)
     _check(
         _integer(data.split_seed) and data.split_seed >= 0,
@@ -117,7 +155,7 @@ def validate(cfg: DictConfig) -> None:
     if data.source == "synthetic":
         _positive("data.train_size", data.train_size, integer=True)
         _positive("data.test_size", data.test_size, integer=True)
-    if data.source != "synthetic":
+    if data.source not in ("synthetic", "torchvision"):
         _check(
             isinstance(data.dir, str) and data.dir != "",
             "data.dir",
@@ -164,7 +202,7 @@ def validate(cfg: DictConfig) -> None:
     check_arguments("optimizer", cfg.optimizer)
     check_arguments("scheduler", cfg.scheduler)
     check_by_building(cfg)
-    check_output(cfg.model, cfg.data.channels, cfg.data.image_size, cfg.data.num_classes)
+    check_output(cfg.model, cfg.data.channels, cfg.data.image_size, cfg.data.num_classes, trust_of(cfg))
 
 
 # ---------------------------------------------------------------- optimizer and scheduler arguments
@@ -258,14 +296,14 @@ def check_by_building(cfg: DictConfig) -> None:
     try:
         probe = torch.nn.Linear(1, 1, device="meta").to_empty(device="cpu")  # no draw from torch's generator
         torch.nn.init.zeros_(probe.weight), torch.nn.init.zeros_(probe.bias)
-        optimizer = build_optimizer(cfg.optimizer, probe, torch.device("cpu"))
+        optimizer = build_optimizer(cfg.optimizer, probe, torch.device("cpu"), trust_of(cfg))
     except (ValueError, TypeError, RuntimeError) as e:
         raise UserError(
             f"optimizer: {cfg.optimizer._target_} refuses these arguments ({e}); "
             "see its documentation for the allowed values"
         ) from None
     try:
-        schedule = build_schedule(cfg.scheduler, optimizer, steps_per_epoch=2)
+        schedule = build_schedule(cfg.scheduler, optimizer, steps_per_epoch=2, trust=trust_of(cfg))
         for _ in range(min(3, cfg.trainer.epochs)):
             for _ in range(2):
                 optimizer.step()

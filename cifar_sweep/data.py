@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from cifar_sweep.augment import augment
 from cifar_sweep.errors import UserError
-from cifar_sweep.sources import load_arrays
+from cifar_sweep.sources import load_arrays, load_classes, where_of
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,9 @@ def stratified_split(y: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, n
 
 @dataclass
 class Split:
-    x: torch.Tensor  # (N, C, H, H) uint8 on the device
+    x: torch.Tensor  # (N, C, H, W) uint8 on the device
     y: torch.Tensor  # (N,) int64 on the device
+    classes: list[str] | None = None  # the name of each label, where the source knows them
 
     def __len__(self) -> int:
         return len(self.y)
@@ -66,9 +67,9 @@ class Split:
             yield self.x[idx], self.y[idx]
 
 
-def to_device(x: np.ndarray, y: np.ndarray, device: torch.device) -> Split:
+def to_device(x: np.ndarray, y: np.ndarray, device: torch.device, classes: list[str] | None) -> Split:
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
-    return Split(images.to(device), torch.from_numpy(y).to(device))
+    return Split(images.to(device), torch.from_numpy(y).to(device), classes)
 
 
 def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
@@ -76,7 +77,7 @@ def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
     data.val_size=0 is the study's data use: every training image trains, and the per-epoch
     validation is on the test set (val is test)."""
     (x, y), (x_test, y_test) = load_arrays(data_cfg)
-    where = f"data.dir={data_cfg.dir!r}" if data_cfg.source != "synthetic" else "data"
+    where = where_of(data_cfg)
     for name, labels in (("train", y), ("test", y_test)):
         if len(labels) == 0:
             raise UserError(f"{where}: its {name} split holds no images; a run needs images to train and test on")
@@ -103,10 +104,11 @@ def make_splits(data_cfg, device: torch.device) -> dict[str, Split]:
             f"{key}={data_cfg[key.split('.')[1]]}: leaves {len(train_idx)} training image(s); a run needs at least 2"
         )
     warn_about_classes(y[train_idx], data_cfg.num_classes)
-    test = to_device(x_test, y_test, device)
+    classes = load_classes(data_cfg)
+    test = to_device(x_test, y_test, device, classes)
     return {
-        "train": to_device(x[train_idx], y[train_idx], device),
-        "val": to_device(x[val_idx], y[val_idx], device) if val_idx is not None else test,
+        "train": to_device(x[train_idx], y[train_idx], device, classes),
+        "val": to_device(x[val_idx], y[val_idx], device, classes) if val_idx is not None else test,
         "test": test,
     }
 

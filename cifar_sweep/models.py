@@ -10,16 +10,17 @@ A `conf/model/*.yaml` names an `nn.Module` by its `_target_` and gets the data's
              basic blocks (64, 128, 256, 512 channels), global average pool, one Linear
              (11,173,962 parameters at 10 classes).
 
-Both take a `width` (a channel multiplier; 0.125 trains on a CPU) and any square image size. Any
-other network works through its `_target_` too: a class of yours (`mypkg.MyNet`) or a torchvision
-builder (`torchvision.models.resnet18`); `build_model` refuses, in one line, a target that does not
-import, one that is not an `nn.Module`, and arguments it rejects.
+Both take a `width` (a channel multiplier; 0.125 trains on a CPU) and any image size, square or not
+(they pool adaptively at the end). Any other network works through its `_target_` too: a class of
+yours (`mypkg.MyNet`), a function of yours that returns one (`mypkg.ResNet18`), or a trusted library
+function (`timm.create_model`, `torchvision.models.resnet18`; cifar_sweep/targets.py); `build_model`
+refuses, in one line, a target that does not import, one the rule does not allow, one that returns no
+`nn.Module`, and arguments it rejects.
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -27,7 +28,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import nn
 
+from cifar_sweep import targets
 from cifar_sweep.errors import UserError, one_line
+from cifar_sweep.sources import as_size
 
 # Output channels per conv layer; "M" is a 2x2 max-pool.
 VGG_LAYERS: dict[str, list[int | str]] = {
@@ -36,8 +39,6 @@ VGG_LAYERS: dict[str, list[int | str]] = {
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
     "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
-# Builders that are functions, not classes, whose result is an nn.Module: trusted by their prefix.
-MODEL_FACTORIES = ("torchvision.models.",)
 
 
 def scaled(channels: int, width: float) -> int:
@@ -123,31 +124,11 @@ def count_params(model: nn.Module) -> int:
 # ---------------------------------------------------------------- building what a config names
 
 
-def trusted(target: Any) -> tuple[str, ...]:
-    """What Hydra may instantiate for `model._target_`: an nn.Module class it names (imported, not
-    called), or a known builder of networks; one line when it is neither."""
-    if not isinstance(target, str) or "." not in target:
-        raise UserError(f"model._target_={target!r}: must name a class or function as package.module.Name")
-    module_name, _, attr = target.rpartition(".")
-    try:
-        found = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as e:
-        raise UserError(
-            f"model._target_={target!r}: cannot import it ({type(e).__name__}: {e}); install the package that "
-            "defines it, or add its folder to PYTHONPATH"
-        ) from None
-    if inspect.isclass(found) and issubclass(found, nn.Module):
-        return (target, f"{found.__module__}.{found.__qualname__}")  # as named, and where it is defined
-    factories = [f"{prefix}*" for prefix in MODEL_FACTORIES if target.startswith(prefix)]
-    if callable(found) and factories:
-        return tuple(factories)
-    raise UserError(f"model._target_={target!r}: is not an nn.Module subclass; name your network's class")
-
-
-def build_model(model_cfg: DictConfig) -> nn.Module:
-    """The network `model_cfg` names (`_target_` and its keyword arguments)."""
+def build_model(model_cfg: DictConfig, trust: Sequence[str] = ()) -> nn.Module:
+    """The network `model_cfg` names: `_target_` (a class, a function of your code, or a trusted
+    library function such as timm.create_model: cifar_sweep/targets.py) and its keyword arguments."""
     target = model_cfg.get("_target_")
-    allowed = trusted(target)
+    allowed = targets.whitelist("model", model_cfg, "model", trust)
     try:
         model = instantiate(model_cfg, _execution_whitelist_=allowed)
     except Exception as e:  # the class refused its arguments: the user's to fix
@@ -158,20 +139,24 @@ def build_model(model_cfg: DictConfig) -> nn.Module:
     return model
 
 
-def check_output(model_cfg: DictConfig, channels: int, image_size: int, num_classes: int) -> None:
-    """Refuse, in one line, a network whose output on one batch is not (batch, num_classes). Built
-    and run on the meta device: shapes only, no memory, and torch's random generator untouched."""
+def check_output(
+    model_cfg: DictConfig, channels: int, image_size: Any, num_classes: int, trust: Sequence[str] = ()
+) -> None:
+    """Refuse, in one line, a network whose output on one batch is not (batch, num_classes); image_size
+    is N or (H, W). Built and run on the meta device: shapes only, no memory, and torch's random
+    generator untouched."""
+    height, width = as_size(image_size)
+    images = f"{channels}x{height}x{width}"
     with torch.device("meta"):
-        model = build_model(model_cfg)
+        model = build_model(model_cfg, trust)
         try:
-            shape = tuple(model.eval()(torch.zeros(2, channels, image_size, image_size)).shape)
+            shape = tuple(model.eval()(torch.zeros(2, channels, height, width)).shape)
         except NotImplementedError:  # an operation without a meta kernel: trust the network
             return
         except Exception as e:
-            reason = one_line(e)
             raise UserError(
-                f"model: {model_cfg._target_} fails on a batch of {channels}x{image_size}x{image_size} images "
-                f"({reason}); make it accept data.channels={channels} and data.image_size={image_size}"
+                f"model: {model_cfg._target_} fails on a batch of {images} images ({one_line(e)}); make it accept "
+                f"data.channels={channels} and data.image_size={height if height == width else [height, width]}"
             ) from None
     if shape != (2, num_classes):
         raise UserError(

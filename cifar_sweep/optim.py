@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -11,7 +11,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cifar_sweep import TRUSTED_TARGETS
+from cifar_sweep import targets
 
 
 @dataclass
@@ -33,20 +33,26 @@ class Schedule:
             step(*([row[self.monitor]] if self.monitor else []))
 
 
-def build_optimizer(opt_cfg, model: torch.nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    make = instantiate(opt_cfg, _execution_whitelist_=TRUSTED_TARGETS)  # a partial (_partial_: true)
+def build_optimizer(
+    opt_cfg, model: torch.nn.Module, device: torch.device, trust: Sequence[str] = ()
+) -> torch.optim.Optimizer:
+    """The optimizer of `model`'s parameters: any torch.optim.Optimizer subclass (timm.optim.Lamb, yours)
+    or a trusted function (cifar_sweep/targets.py); fused steps on CUDA where it offers them."""
+    allowed = targets.whitelist("optimizer", opt_cfg, "optimizer", trust)
+    make = instantiate(opt_cfg, _execution_whitelist_=allowed)  # a partial (_partial_: true)
     extra = {}
     if device.type == "cuda" and "fused" in inspect.signature(make.func).parameters:
         extra["fused"] = True
     return make(model.parameters(), **extra)
 
 
-def build_schedule(sched_cfg, optimizer, steps_per_epoch: int) -> Schedule:
+def build_schedule(sched_cfg, optimizer, steps_per_epoch: int, trust: Sequence[str] = ()) -> Schedule:
     """`interval` and `monitor` are our keys, not the scheduler class's."""
     kwargs = cast(dict, OmegaConf.to_container(sched_cfg, resolve=True))
     interval = kwargs.pop("interval", "epoch")
     monitor = kwargs.pop("monitor", None)
     if interval == "step":
         kwargs["steps_per_epoch"] = steps_per_epoch
-    scheduler = instantiate(kwargs, _execution_whitelist_=TRUSTED_TARGETS)(optimizer)
+    allowed = targets.whitelist("scheduler", OmegaConf.create(kwargs), "scheduler", trust)
+    scheduler = instantiate(kwargs, _execution_whitelist_=allowed)(optimizer)
     return Schedule(scheduler, interval, monitor)

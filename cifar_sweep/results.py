@@ -44,6 +44,7 @@ class Summary(TypedDict, total=False):
     epochs_completed: int
     wall_seconds: float  # every attempt of the run together (resume)
     first_step_at: float | None  # unix time of this attempt's first optimizer step
+    classes: list[str] | None  # the name of each label, where the data knows them
 
 
 TESTED = ("test_acc", "test_loss", "stopped_early")  # what only a completed run has

@@ -1,13 +1,20 @@
-"""Where a run's images come from: uint8 arrays (N, H, W, C) with C = 1 or 3 and labels 0..K-1.
-Numpy only: the config resolver below runs while Hydra composes, before torch is needed.
+"""Where a run's images come from: uint8 arrays (N, H, W, C) with C = 1 or 3, any H and W, labels
+0..K-1, and the class names where the source knows them. Numpy and Pillow: the config resolver below
+runs while Hydra composes, before torch is needed (torchvision only for its archives and datasets).
 
-    data.source=cifar10     train.npz/test.npz, or the official cifar-10-batches-py/ (md5-checked)
-    data.source=cifar100    train.npz/test.npz, or the official cifar-100-python/ (md5-checked), fine labels
-    data.source=arrays      any train.npz/test.npz: K, the channels, the size and the per-channel
-                            normalisation are read from the training split (`${arrays:KEY,...}`)
-    data.source=synthetic   generated class-conditional images, no files
+    data.source=cifar10      train.npz/test.npz, or the official cifar-10-batches-py/ (md5-checked)
+    data.source=cifar100     train.npz/test.npz, or the official cifar-100-python/ (md5-checked), fine labels
+    data.source=arrays       any train.npz/test.npz: x (N, H, W, C) or (N, H, W), y, optional `classes`
+    data.source=folder       class folders: <dir>/train/<class>/*.png, <dir>/test (or val)/... (images.py)
+    data.source=torchvision  any torchvision dataset by its `_target_` (images.py)
+    data.source=synthetic    generated class-conditional images, no files
 
-A decoded npz is cached (data.cache_dir) and memory-mapped by later jobs of a sweep.
+`data.image_size` (N or [H, W]) and `data.channels` (1 or 3) are what the run trains on: images of
+another size or mode are resized (`data.interpolation`) or converted once, on the way in. In a data
+config, `${images:KEY}` stands for what the training split holds: num_classes, channels, image_size,
+mean, std (per channel, of x / 255) or classes; a key set so is taken as the data is, not converted.
+Everything read from files is decoded once into a uint8 cache (data.cache_dir) that later jobs of a
+sweep memory-map.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,22 +39,44 @@ from cifar_sweep.files import atomic_write
 log = logging.getLogger(__name__)
 
 Arrays = tuple[np.ndarray, np.ndarray]  # x (N, H, W, C) uint8, y (N,) int64
+Size = tuple[int, int]  # (H, W)
 OFFICIAL = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
-SOURCES = ("cifar10", "cifar100", "arrays", "synthetic")
+NATIVE = {"cifar10": (32, 32, 3), "cifar100": (32, 32, 3)}  # (H, W, C) of a known dataset's own images
+SOURCES = ("cifar10", "cifar100", "arrays", "folder", "torchvision", "synthetic")
 NAMES = {"cifar10": ("CIFAR-10", "CIFAR10_DIR"), "cifar100": ("CIFAR-100", "CIFAR100_DIR"), "arrays": ("arrays", "")}
+RESAMPLING = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")  # Pillow's resize filters
 
 
-Shape = tuple[int, int, int]  # one image: (H, W, C)
+# ---------------------------------------------------------------- shapes
+
+
+def as_size(value: Any) -> Size:
+    """data.image_size as (H, W): N is N x N, [H, W] is H x W."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    height, width = value
+    return int(height), int(width)
+
+
+def size_value(height: int, width: int) -> int | list[int]:
+    """An image size as a config holds it: N for a square, [H, W] otherwise."""
+    return height if height == width else [height, width]
+
+
+def size_text(size: Size) -> str:
+    return f"{size[0]}x{size[1]}"
 
 
 def check_arrays(
-    x: np.ndarray, y: np.ndarray, where: str, num_classes: int | None = None, shape: Shape | None = None
+    x: np.ndarray, y: np.ndarray, where: str, num_classes: int | None = None, shape: tuple | None = None
 ) -> Arrays:
-    """The arrays, if they are images and labels this project trains on (of `shape` and labels
-    below `num_classes` when given); one line if not."""
-    square = x.ndim == 4 and x.shape[1] == x.shape[2] and x.shape[3] in (1, 3)
-    if x.dtype != np.uint8 or not square or (shape is not None and x.shape[1:] != shape):
-        expected = f"(N, {shape[0]}, {shape[1]}, {shape[2]})" if shape else "(N, H, H, C) with C = 1 or 3"
+    """The arrays, if they are images and labels this project trains on (of `shape` (H, W, C) and labels
+    below `num_classes` when given); one line if not. (N, H, W) images are one channel."""
+    if x.ndim == 3:
+        x = x[..., None]
+    images = x.ndim == 4 and x.shape[3] in (1, 3) and x.shape[1] > 0 and x.shape[2] > 0
+    if x.dtype != np.uint8 or not images or (shape is not None and x.shape[1:] != tuple(shape)):
+        expected = f"(N, {shape[0]}, {shape[1]}, {shape[2]})" if shape else "(N, H, W, C) with C = 1 or 3, or (N, H, W)"
         raise UserError(
             f"{where}: x has dtype {x.dtype} and shape {x.shape}; expected uint8 images of shape {expected}"
         )
@@ -57,7 +89,51 @@ def check_arrays(
     return x, y.astype(np.int64)
 
 
-def read_npz(path: Path, num_classes: int | None = None, shape: Shape | None = None) -> Arrays:
+# ---------------------------------------------------------------- what the run trains on: size and mode
+
+
+def targets(data_cfg) -> tuple[Size | None, int | None]:
+    """The (H, W) and channels a config asks for; None for a key that is `${images:...}` (the data's own)."""
+    size = None if OmegaConf.is_interpolation(data_cfg, "image_size") else as_size(data_cfg.image_size)
+    channels = None if OmegaConf.is_interpolation(data_cfg, "channels") else int(data_cfg.channels)
+    return size, channels
+
+
+def workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def resample(name: str):
+    from PIL import Image
+
+    return getattr(Image.Resampling, name.upper())
+
+
+def convert(x: np.ndarray, size: Size | None, channels: int | None, interpolation: str = "bilinear") -> np.ndarray:
+    """Images (N, H, W, C) at `size` and `channels` (None: as they are): grey to RGB by copying, RGB to
+    grey as Pillow's "L", resized with Pillow's `interpolation` filter, in threads."""
+    if channels is not None and channels != x.shape[3]:
+        if channels == 3:
+            x = np.repeat(x, 3, axis=3)
+        else:  # ITU-R 601-2 luma, Pillow's convert("L")
+            x = (x.astype(np.uint32) @ np.array([299, 587, 114], np.uint32) // 1000)[..., None].astype(np.uint8)
+    if size is None or x.shape[1:3] == size:
+        return x
+    from PIL import Image
+
+    def one(image: np.ndarray) -> np.ndarray:
+        squeezed = image[..., 0] if image.shape[2] == 1 else image
+        resized = np.asarray(Image.fromarray(squeezed).resize((size[1], size[0]), resample(interpolation)))
+        return resized.reshape(size[0], size[1], image.shape[2])
+
+    with ThreadPoolExecutor(workers()) as pool:
+        return np.stack(list(pool.map(one, x, chunksize=256))) if len(x) else x[:, : size[0], : size[1]]
+
+
+# ---------------------------------------------------------------- sources
+
+
+def read_npz(path: Path, num_classes: int | None = None, shape: tuple | None = None) -> Arrays:
     try:
         with np.load(path, allow_pickle=False) as f:
             if "x" not in f or "y" not in f:
@@ -70,53 +146,77 @@ def read_npz(path: Path, num_classes: int | None = None, shape: Shape | None = N
     return check_arrays(x, y, f"data.dir: {path}", num_classes, shape)
 
 
+def npz_classes(path: Path) -> list[str] | None:
+    """The optional `classes` array of an npz file (one name per label)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return [str(c) for c in f["classes"]] if "classes" in f else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def read_official(source: str, root: Path, train: bool, download: bool) -> Arrays:
+    dataset = official_dataset(source, root, train, download)
+    return check_arrays(
+        np.asarray(dataset.data), np.asarray(dataset.targets), f"data.dir: {root}", len(dataset.classes)
+    )
+
+
+def official_dataset(source: str, root: Path, train: bool, download: bool):
     from torchvision.datasets import CIFAR10, CIFAR100  # md5-check every batch before unpickling it
 
     dataset = {"cifar10": CIFAR10, "cifar100": CIFAR100}[source]
     try:
-        ds = dataset(str(root), train=train, download=download)
+        return dataset(str(root), train=train, download=download)
     except RuntimeError as e:
         raise UserError(
             f"data.dir={str(root)!r}: {OFFICIAL[source]} is missing or corrupt ({e}); "
             "delete it and set data.download=true"
         ) from None
-    return check_arrays(np.asarray(ds.data), np.asarray(ds.targets), f"data.dir: {root}", len(ds.classes))
 
 
-def synthetic_arrays(n: int, seed: int, num_classes: int = 10, size: int = 32, channels: int = 3) -> Arrays:
+def synthetic_arrays(n: int, seed: int, num_classes: int = 10, size: Any = 32, channels: int = 3) -> Arrays:
     """Class-conditional images a small net can learn: each class has its own colour and
     grating (frequency, orientation); each image its own phase, contrast and pixel noise. One
-    channel: their grey levels."""
+    channel: their grey levels. size: N or (H, W)."""
+    height, width = as_size(size)
     protos = np.random.default_rng(12345)
     colors = protos.uniform(0.15, 0.85, (num_classes, 3))
     angles = protos.permutation(num_classes) * np.pi / num_classes
     freqs = 1.5 + protos.permutation(num_classes) % 4
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % num_classes)
-    yy, xx = np.mgrid[0:size, 0:size] / size
+    yy, xx = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
     along = xx[None] * np.cos(angles[y])[:, None, None] + yy[None] * np.sin(angles[y])[:, None, None]
     phase = rng.uniform(0, 2 * np.pi, (n, 1, 1))
     grating = np.sin(2 * np.pi * freqs[y][:, None, None] * along + phase)
     contrast = rng.uniform(0.15, 0.35, (n, 1, 1))
-    img = colors[y][:, None, None, :] + (contrast * grating)[..., None] + rng.normal(0, 0.08, (n, size, size, 3))
+    noise = rng.normal(0, 0.08, (n, height, width, 3))
+    img = colors[y][:, None, None, :] + (contrast * grating)[..., None] + noise
     img = img.mean(-1, keepdims=True) if channels == 1 else img
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8), y.astype(np.int64)
 
 
-def cache_key(sources: list[Path]) -> str:
-    stats = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in sources]
-    return hashlib.sha1(repr(stats).encode()).hexdigest()[:16]
+# ---------------------------------------------------------------- the cache
 
 
-def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
+def file_stats(paths: Sequence[Path]) -> list:
+    return [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+
+
+def cache_key(sources: Sequence[Path], settings: Any = None) -> str:
+    """The sources' path, size and mtime, and how they were read (size, channels, ...)."""
+    return hashlib.sha1(repr((file_stats(sources), settings)).encode()).hexdigest()[:16]
+
+
+def cached(cache_dir: str | None, key: str, read: Callable[[], Arrays], origin: Any = "") -> Arrays:
     """read() once; later calls (other jobs of a sweep) memory-map the decoded uint8 copy in
-    cache_dir, keyed by the sources' path, size and mtime. An entry is used only when it is what was
-    written (its record: the images' shape and dtype, the labels' digest); a damaged one is rebuilt
-    from the sources with one warning. cache_dir=None disables the cache."""
+    cache_dir, keyed by `key` (cache_key: the sources and how they are read). An entry is used only
+    when it is what was written (its record: the images' shape and dtype, the labels' digest); a damaged
+    one is rebuilt from `origin` with one warning. cache_dir=None disables the cache."""
     if cache_dir is None:
         return read()
-    folder, key = Path(cache_dir).expanduser(), cache_key(sources)
+    folder = Path(cache_dir).expanduser()
     x_path, y_path, record = folder / f"{key}.x.npy", folder / f"{key}.y.npy", folder / f"{key}.record.json"
     if x_path.is_file() and y_path.is_file() and record.is_file():
         try:
@@ -126,7 +226,7 @@ def cached(cache_dir: str | None, sources: list[Path], read) -> Arrays:
             problem = "its arrays differ from the record written with them"
         except (OSError, ValueError, EOFError) as e:
             problem = one_line(e)
-        log.warning("data cache %s is damaged (%s); rebuilding it from %s", x_path, problem, sources[0])
+        log.warning("data cache %s is damaged (%s); rebuilding it from %s", x_path, problem, origin)
     x, y = read()
     try:  # the record last: its presence marks a complete entry
         atomic_write(y_path, partial(np.save, arr=y))
@@ -147,33 +247,42 @@ def describe_entry(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     }
 
 
-def npz_pair(data_cfg) -> tuple[Arrays, Arrays]:
-    """train.npz and test.npz, each checked against the images and classes the config declares."""
-    root, cache_dir = Path(data_cfg.dir), data_cfg.get("cache_dir")
-    shape = (data_cfg.image_size, data_cfg.image_size, data_cfg.channels)
-    train, test = (
-        cached(cache_dir, [root / f"{name}.npz"], partial(read_npz, root / f"{name}.npz", data_cfg.num_classes, shape))
-        for name in ("train", "test")
-    )
-    return train, test
+# ---------------------------------------------------------------- one split of the configured source
 
 
-def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
-    """(train, test) arrays from the configured source."""
-    if data_cfg.source == "synthetic":
-        sizes = (data_cfg.train_size, data_cfg.test_size)
-        return tuple(  # type: ignore[return-value]
-            synthetic_arrays(n, seed, data_cfg.num_classes, data_cfg.image_size, data_cfg.channels)
-            for n, seed in zip(sizes, (1, 2))
-        )
+def where_of(data_cfg) -> str:
+    return f"data.dir={data_cfg.dir!r}" if data_cfg.source not in ("synthetic", "torchvision") else "data"
+
+
+def load_split(data_cfg, split: str) -> Arrays:
+    """The `split` ("train" or "test") arrays of the configured source, at the size and channels the
+    config asks for, through the cache."""
+    source, cache_dir = data_cfg.source, data_cfg.get("cache_dir")
+    size, channels = targets(data_cfg)
+    interpolation = data_cfg.get("interpolation", "bilinear")
+    if source == "synthetic":
+        n, seed = (data_cfg.train_size, 1) if split == "train" else (data_cfg.test_size, 2)
+        return synthetic_arrays(n, seed, data_cfg.num_classes, data_cfg.image_size, data_cfg.channels)
+    if source in ("folder", "torchvision"):
+        from cifar_sweep import images
+
+        return images.load_split(data_cfg, split, size, channels, interpolation, cached)
     root = Path(data_cfg.dir)
+    native = NATIVE.get(source)
     if (root / "train.npz").is_file() and (root / "test.npz").is_file():
-        return npz_pair(data_cfg)
-    official = OFFICIAL.get(data_cfg.source)
+        path = root / f"{split}.npz"
+        num_classes = data_cfg.num_classes if not OmegaConf.is_interpolation(data_cfg, "num_classes") else None
+
+        def read() -> Arrays:
+            x, y = read_npz(path, num_classes, native)
+            return convert(x, size, channels, interpolation), y
+
+        return cached(cache_dir, cache_key([path], (size, channels, interpolation)), read, path)
+    official = OFFICIAL.get(source)
     if official and ((root / official).is_dir() or data_cfg.download):
-        read = partial(read_official, data_cfg.source, root, download=data_cfg.download)
-        return read(train=True), read(train=False)
-    name, variable = NAMES[data_cfg.source]
+        x, y = read_official(source, root, split == "train", data_cfg.download)
+        return convert(x, size, channels, interpolation), y
+    name, variable = NAMES[source]
     expected = "train.npz + test.npz" + (f" or {official}/" if official else "")
     raise UserError(
         f"data.dir={str(root)!r}: no {name} there (expected {expected}); point data.dir"
@@ -181,45 +290,111 @@ def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
     )
 
 
-# ---------------------------------------------------------------- what arrays hold, for the config
+def load_arrays(data_cfg) -> tuple[Arrays, Arrays]:
+    """(train, test) arrays from the configured source."""
+    return load_split(data_cfg, "train"), load_split(data_cfg, "test")
 
 
-def describe_arrays(directory: str | None, cache_dir: str | None) -> dict[str, Any]:
-    """num_classes, channels, image_size and the per-channel mean and std (of x / 255) of
-    <directory>/train.npz; cached beside the decoded arrays."""
+def load_classes(data_cfg) -> list[str] | None:
+    """The class names, in label order, where the source knows them; else None."""
+    if data_cfg.source in ("folder", "torchvision"):
+        from cifar_sweep import images
+
+        return images.classes(data_cfg)
+    if data_cfg.source in ("synthetic",) or not data_cfg.dir:
+        return None
+    root = Path(data_cfg.dir)
+    if (root / "train.npz").is_file():
+        return npz_classes(root / "train.npz")
+    official = OFFICIAL.get(data_cfg.source)
+    if official and (root / official).is_dir():
+        return list(official_dataset(data_cfg.source, root, False, False).classes)
+    return None
+
+
+# ---------------------------------------------------------------- what the images hold, for the config
+
+
+_DESCRIBED: dict[str, dict[str, Any]] = {}  # this process's descriptions, by the data config as written
+
+
+def describe(data_cfg) -> dict[str, Any]:
+    """What the training split holds: num_classes, channels, image_size, mean and std (per channel, of
+    x / 255), classes. Cached beside the decoded arrays (the cache key of how they are read), and kept
+    for this process: every `${images:...}` of every job of a sweep asks."""
+    written = repr((OmegaConf.to_container(data_cfg, resolve=False), stamp(data_cfg)))
+    if written not in _DESCRIBED:
+        _DESCRIBED[written] = described(data_cfg)
+    return _DESCRIBED[written]
+
+
+def stamp(data_cfg) -> Any:
+    """A cheap mark of the data's files (train.npz's, else its folder's size and mtime)."""
+    directory = data_cfg.get("dir")
     if not directory:
+        return None
+    for path in (Path(directory) / "train.npz", Path(directory) / "train", Path(directory)):
+        if path.exists():
+            return file_stats([path])
+    return None
+
+
+def described(data_cfg) -> dict[str, Any]:
+    if data_cfg.source in ("cifar10", "cifar100", "arrays", "folder") and not data_cfg.get("dir"):
+        what = "your train.npz and test.npz" if data_cfg.source == "arrays" else "its images"
         raise UserError(
-            f"data.dir={directory!r}: data=arrays needs the folder of your train.npz and test.npz; "
-            "set data.dir=/path/to/arrays"
+            f"data.dir={data_cfg.get('dir')!r}: data={data_cfg.source} needs the folder of {what}; "
+            f"set data.dir=/path/to/{'arrays' if data_cfg.source == 'arrays' else 'images'}"
         )
-    train = Path(directory) / "train.npz"
-    if not train.is_file():
-        raise UserError(f"data.dir={directory!r}: no train.npz there; data=arrays reads train.npz and test.npz")
-    summary = Path(cache_dir).expanduser() / f"{cache_key([train])}.arrays.json" if cache_dir else None
-    if summary is not None and summary.is_file():
-        return json.loads(summary.read_text())
-    x, y = cached(cache_dir, [train], partial(read_npz, train))
+    if data_cfg.source == "arrays" and not (Path(data_cfg.dir) / "train.npz").is_file():
+        raise UserError(f"data.dir={data_cfg.dir!r}: no train.npz there; data=arrays reads train.npz and test.npz")
+    cache_dir = data_cfg.get("cache_dir")
+    record = Path(cache_dir).expanduser() / f"{description_key(data_cfg)}.images.json" if cache_dir else None
+    if record is not None and record.is_file():
+        try:
+            return json.loads(record.read_text())
+        except (OSError, ValueError):
+            pass  # damaged: described again below
+    x, y = load_split(data_cfg, "train")
     if len(y) == 0:
-        raise UserError(f"data.dir: {train} holds no images")
-    mean, std = (x.mean(axis=(0, 1, 2), dtype=np.float64) / 255, x.std(axis=(0, 1, 2), dtype=np.float64) / 255)
+        raise UserError(f"{where_of(data_cfg)}: its train split holds no images")
+    mean = x.mean(axis=(0, 1, 2), dtype=np.float64) / 255
+    std = x.std(axis=(0, 1, 2), dtype=np.float64) / 255
+    classes = load_classes(data_cfg)
     described = {
-        "num_classes": int(y.max()) + 1,
+        "num_classes": len(classes) if classes else int(y.max()) + 1,
         "channels": int(x.shape[3]),
-        "image_size": int(x.shape[1]),
+        "image_size": size_value(int(x.shape[1]), int(x.shape[2])),
         "mean": [round(float(v), 6) for v in mean],
         "std": [round(float(v), 6) for v in std],
+        "classes": classes,
     }
-    if summary is not None:
+    if record is not None:
         try:
-            atomic_write(summary, lambda f: f.write(json.dumps(described).encode()))
+            atomic_write(record, lambda f: f.write(json.dumps(described).encode()))
         except OSError:
             pass
     return described
 
 
-def arrays_resolver(key: str, directory: str | None, cache_dir: str | None = None) -> Any:
-    """`${arrays:KEY,${data.dir},${data.cache_dir}}` in conf/data/arrays.yaml."""
-    return describe_arrays(directory, cache_dir)[key]
+def description_key(data_cfg) -> str:
+    """The cache key of what describe() reads: the source's files and how they are read."""
+    size, channels = targets(data_cfg)
+    settings = (data_cfg.source, size, channels, data_cfg.get("interpolation"))
+    if data_cfg.source == "torchvision":
+        from cifar_sweep import images
+
+        return images.dataset_key(data_cfg, "train", settings)
+    root = Path(data_cfg.dir)
+    files = (
+        [root / "train.npz"] if (root / "train.npz").is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    )
+    return cache_key(files, settings)
 
 
-OmegaConf.register_resolver("arrays", arrays_resolver, replace=True, use_cache=True)
+def images_resolver(key: str, *, _root_: Any) -> Any:
+    """`${images:KEY}` in a data config: what its training split holds (describe)."""
+    return describe(_root_.data)[key]
+
+
+OmegaConf.register_resolver("images", images_resolver, replace=True)

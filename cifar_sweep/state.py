@@ -15,6 +15,7 @@ from cifar_sweep.errors import UserError
 from cifar_sweep.models import build_model
 from cifar_sweep.optim import Schedule, build_optimizer, build_schedule
 from cifar_sweep.placement import Placement
+from cifar_sweep.targets import trust_of
 
 
 @dataclass
@@ -120,10 +121,11 @@ def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None)
     on_cuda = device.type == "cuda"
     channels_last = on_cuda if cfg.trainer.channels_last == "auto" else bool(cfg.trainer.channels_last)
     dtype = torch.float64 if cfg.trainer.precision == "fp64" else torch.float32  # fp64: exact comparisons
-    model = build_model(cfg.model).to(device, dtype=dtype)
+    trust = trust_of(cfg)
+    model = build_model(cfg.model, trust).to(device, dtype=dtype)
     model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    optimizer = build_optimizer(cfg.optimizer, model, device)
-    schedule = build_schedule(cfg.scheduler, optimizer, splits["train"].steps(cfg.batch_size))
+    optimizer = build_optimizer(cfg.optimizer, model, device, trust)
+    schedule = build_schedule(cfg.scheduler, optimizer, splits["train"].steps(cfg.batch_size), trust)
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)
     step_model = cast(torch.nn.Module, torch.compile(model)) if cfg.trainer.compile else model

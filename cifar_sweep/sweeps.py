@@ -33,6 +33,7 @@ HARMLESS = (
     "data.download",
     "name",
     "objective",
+    "trust",
     "logger.",
 )  # a key ending in "." stands for every key below it
 

@@ -162,17 +162,12 @@ def train(
     try:
         run = runner.call(start)
     except torch.cuda.OutOfMemoryError as e:  # the data or the model does not fit on the GPU
-        return summarize(failure(e), progress, [], None, placement)
+        return summarize(failure(e), progress, [], None, placement, None)
     metrics = MetricsLog(run_dir, keep_epochs=progress.epochs_done)
     params = count_params(run.model)
     describe(cfg, run, params)
-    summary = summarize(
-        fit(run, runner, progress, metrics, run_dir / "checkpoints", on_epoch),
-        progress,
-        metrics.rows,
-        params,
-        placement,
-    )
+    ending = fit(run, runner, progress, metrics, run_dir / "checkpoints", on_epoch)
+    summary = summarize(ending, progress, metrics.rows, params, placement, run.splits["train"].classes)
     if summary["status"] == status.COMPLETED:
         log.info(
             "%stest_acc %.4f  best_val_acc %.4f (epoch %d)  %.1fs",
@@ -195,7 +190,12 @@ def failure(e: Exception) -> Ending:
 
 
 def summarize(
-    ending: Ending, progress: Progress, rows: list[dict], params: int | None, placement: Placement
+    ending: Ending,
+    progress: Progress,
+    rows: list[dict],
+    params: int | None,
+    placement: Placement,
+    classes: list[str] | None,
 ) -> Summary:
     """The run's summary: how it ended, then the numbers it reached."""
     tested = {}
@@ -213,6 +213,7 @@ def summarize(
         epochs_completed=len(rows),
         wall_seconds=progress.seconds(),
         first_step_at=progress.first_step_at,
+        classes=classes,
     )
 
 

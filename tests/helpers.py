@@ -68,3 +68,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_idx_dataset(root: Path, name: str = "FashionMNIST", n: tuple[int, int] = (60, 20), size=(28, 28)) -> Path:
+    """MNIST-format files (idx, as torchvision's MNIST family reads them) of random images, 10 classes,
+    in <root>/<name>/raw/: a torchvision dataset made on the fly."""
+    import numpy as np
+
+    raw = root / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for prefix, count in (("train", n[0]), ("t10k", n[1])):
+        images = rng.integers(0, 256, (count, *size), dtype=np.uint8)
+        labels = (np.arange(count) % 10).astype(np.uint8)
+        header = np.array([2051, count, *size], ">i4").tobytes()
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(np.array([2049, count], ">i4").tobytes() + labels.tobytes())
+    return root
+
+
+def write_image_folder(root: Path, classes=("cat", "dog", "eel"), per_class=(8, 3), size=(20, 30)) -> Path:
+    """<root>/train/<class>/*.png and <root>/test/<class>/*.png of random RGB images."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in zip(("train", "test"), per_class):
+        for c in classes:
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / c / f"{i}.png")
+    return root

@@ -130,7 +130,7 @@ def test_one_grid_equals_the_two_warps_exactly(extra):
     a = aug(**{**NOTEBOOK, **extra})
     assert is_pixel_exact(a)
     x = images(256)
-    d = draw(len(x), 32, a, gen(3), "cpu")
+    d = draw(len(x), (32, 32), a, gen(3), "cpu")
     assert d.flip.any() and ((d.shift != 0).any() or a.translate == 0)
     assert torch.equal(one_warp(x, d), two_warps(x, d, a))
 

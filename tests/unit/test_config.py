@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
 
-from helpers import CONF, compose_cfg
+from helpers import CONF, compose_cfg, write_idx_dataset, write_image_folder
 
 GROUPS = ["model", "optimizer", "scheduler", "regularization", "data", "trainer", "experiment", "hparams_search"]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
@@ -28,15 +28,19 @@ def test_required_options_exist():
         "weight_decay_augmentation",
         "strong_augmentation",
     }
-    assert have["data"] == {"cifar10", "cifar100", "arrays", "synthetic"}
+    assert have["data"] == {"cifar10", "cifar100", "arrays", "folder", "torchvision", "synthetic"}
 
 
 @pytest.mark.parametrize("group,option", OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_validates(group, option, tmp_path):
-    data_dir = "somewhere"
+    data = [f"data.dir={tmp_path}"]
     if option == "arrays":  # data=arrays reads what its train.npz holds
-        data_dir = write_arrays(tmp_path, channels=1, size=28, classes=5)
-    cfg = compose_cfg([f"{group}={option}", f"data.dir={data_dir}"])
+        write_arrays(tmp_path, channels=1, size=28, classes=5)
+    if (group, option) == ("data", "folder"):  # so does data=folder its train/ folder
+        write_image_folder(tmp_path, size=(28, 28))
+    if (group, option) == ("data", "torchvision"):  # and data=torchvision its dataset's training split
+        data = [f"data.dataset.root={write_idx_dataset(tmp_path)}"]
+    cfg = compose_cfg([f"{group}={option}", *data])
     OmegaConf.resolve(cfg)  # every interpolation resolves
     if group != "hparams_search":  # searches are checked per trial, not as one config
         validate(cfg)

@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 from cifar_sweep import TRUSTED_TARGETS
 from cifar_sweep.models import build_model
 from cifar_sweep.optim import build_optimizer, build_schedule
+from cifar_sweep.targets import trust_of
 
-from helpers import CONF, compose_cfg
+from helpers import CONF, compose_cfg, write_idx_dataset
 
 
 def options(group: str) -> list[str]:
@@ -26,7 +27,7 @@ def test_every_file_with_a_target_is_covered_below():
         | {f"scheduler/{o}.yaml" for o in options("scheduler")}
         | {f"hparams_search/{o}.yaml" for o in options("hparams_search")}
         | {f"model/{o}.yaml" for o in options("model")}
-        | {"hydra/default.yaml"}
+        | {"hydra/default.yaml", "data/torchvision.yaml"}
     )
     assert with_targets <= covered
 
@@ -34,7 +35,7 @@ def test_every_file_with_a_target_is_covered_below():
 @pytest.mark.parametrize("option", options("model"))
 def test_model_builds_for_the_data_and_outputs_one_logit_per_class(option):
     cfg = compose_cfg([f"model={option}", "data=synthetic", "data.num_classes=7"])
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, trust_of(cfg))
     assert isinstance(model, torch.nn.Module)
     assert model.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
 
@@ -80,3 +81,11 @@ def test_hydra_callbacks_build():
         callback = instantiate(node, _execution_whitelist_=TRUSTED_TARGETS)
         assert isinstance(callback, Callback), name
         assert f"{type(callback).__module__}.{type(callback).__name__}" == node._target_, name
+
+
+def test_the_torchvision_data_config_builds_its_dataset(tmp_path):
+    from cifar_sweep.images import dataset
+
+    cfg = compose_cfg(["data=torchvision", f"data.dataset.root={write_idx_dataset(tmp_path)}"])
+    train, test = dataset(cfg.data, "train"), dataset(cfg.data, "test")
+    assert type(train).__name__ == "FashionMNIST" and (len(train), len(test)) == (60, 20)
