@@ -14,7 +14,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml plugins/optuna_pruning_sweeper/pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c requirements/constraints.txt -e plugins/optuna_pruning_sweeper \
-	  -e ".[test,lint,postgres,tensorboard,mlflow,wandb,dashboard]"
+	  -e ".[test,lint,postgres,tensorboard,mlflow,wandb,dashboard,timm]"
 	touch $@
 
 # data: $CIFAR10_DIR if set (train.npz/test.npz or cifar-10-batches-py/), else data/cifar10, downloaded if missing

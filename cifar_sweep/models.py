@@ -21,11 +21,11 @@ refuses, in one line, a target that does not import, one the rule does not allow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from cifar_sweep import targets
@@ -129,8 +129,12 @@ def build_model(model_cfg: DictConfig, trust: Sequence[str] = ()) -> nn.Module:
     library function such as timm.create_model: cifar_sweep/targets.py) and its keyword arguments."""
     target = model_cfg.get("_target_")
     allowed = targets.whitelist("model", model_cfg, "model", trust)
-    try:
-        model = instantiate(model_cfg, _execution_whitelist_=allowed)
+    make = targets.locate("model._target_", target)
+    config = cast(dict, OmegaConf.to_container(model_cfg, resolve=True))
+    arguments = {k: v for k, v in config.items() if k not in ("_target_", "_partial_", "_convert_", "_recursive_")}
+    try:  # Hydra builds the arguments (nested _target_s); the call is ours, and so is the check of its result
+        built = instantiate(arguments, _convert_="partial", _execution_whitelist_=allowed)
+        model = make(*built.pop("_args_", ()), **built)
     except Exception as e:  # the class refused its arguments: the user's to fix
         reason = one_line(e.__cause__ or e)
         raise UserError(f"model: {target} refuses these arguments ({reason}); check the keys of model") from None

@@ -145,34 +145,61 @@ def test_warp_matrices_are_the_inverses_they_claim():
     assert torch.allclose(affine_inverse(scale, shear) @ forward, torch.eye(2).expand(2, 2, 2), atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", [5, 11])
-def test_same_distribution_as_the_notebooks_torchvision_transforms(seed):
-    """The notebook's exact pipeline (RandomRotation(15) -> RandomAffine(0, translate=(0.1, 0.1)) ->
-    RandomHorizontalFlip(), PIL, nearest, zero fill) and ours, each drawn 2048 times on one image:
-    per-pixel mean and spread agree within the sampling noise (measured by splitting torchvision's
-    own draws in two), and so does the share of zero-filled pixels."""
+def same_distribution(image: np.ndarray, theirs_transforms: list, ours_aug, seed: int, draws: int = 2048) -> None:
+    """torchvision's transforms (PIL, one image at a time) and our batched augmentation, each drawn
+    `draws` times on one (H, W, 3) image: per-pixel mean and spread agree within the sampling noise
+    (measured by splitting torchvision's own draws in two), and so does the share of zero-filled pixels."""
     from PIL import Image
     from torchvision import transforms
 
-    draws = 2048
-    image = synthetic_arrays(1, seed=seed)[0][0]  # (32, 32, 3) uint8
-    notebook = transforms.Compose(
-        [
-            transforms.RandomRotation(15),
-            transforms.RandomAffine(0, translate=(0.1, 0.1)),
-            transforms.RandomHorizontalFlip(),
-            transforms.ToTensor(),
-        ]
-    )
+    pipeline = transforms.Compose([*theirs_transforms, transforms.ToTensor()])
     torch.manual_seed(seed)
-    theirs = torch.stack([notebook(Image.fromarray(image)) for _ in range(draws)])
+    theirs = torch.stack([pipeline(Image.fromarray(image)) for _ in range(draws)])
     batch = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(255)
-    ours = augment(batch.expand(draws, -1, -1, -1).contiguous(), aug(**NOTEBOOK), gen(seed))
-
+    ours = augment(batch.expand(draws, -1, -1, -1).contiguous(), ours_aug, gen(seed))
+    assert ours.shape == theirs.shape
     half = draws // 2
     noise_mean = (theirs[:half].mean(0) - theirs[half:].mean(0)).abs().mean()
     noise_std = (theirs[:half].std(0) - theirs[half:].std(0)).abs().mean()
     assert (ours.mean(0) - theirs.mean(0)).abs().mean() < 1.5 * noise_mean
     assert (ours.std(0) - theirs.std(0)).abs().mean() < 1.5 * noise_std
     fill_ours, fill_theirs = (ours.amax(1) == 0).float().mean(), (theirs.amax(1) == 0).float().mean()
-    assert abs(fill_ours - fill_theirs) < 0.01  # measured: 12.7 % both
+    assert abs(fill_ours - fill_theirs) < 0.01  # measured: 12.7 % both at 32x32
+
+
+def notebook_transforms() -> list:
+    from torchvision import transforms
+
+    return [
+        transforms.RandomRotation(15),
+        transforms.RandomAffine(0, translate=(0.1, 0.1)),
+        transforms.RandomHorizontalFlip(),
+    ]
+
+
+@pytest.mark.parametrize("seed", [5, 11])
+def test_same_distribution_as_the_notebooks_torchvision_transforms(seed):
+    """The notebook's exact pipeline (RandomRotation(15) -> RandomAffine(0, translate=(0.1, 0.1)) ->
+    RandomHorizontalFlip(), PIL, nearest, zero fill) and ours on a 32x32 image."""
+    same_distribution(synthetic_arrays(1, seed=seed)[0][0], notebook_transforms(), aug(**NOTEBOOK), seed)
+
+
+@pytest.mark.parametrize("size", [(24, 40), (40, 24)], ids=["wide", "tall"])
+def test_non_square_images_are_augmented_as_torchvision_does(size):
+    """H != W: the notebook's pipeline (rotation in pixels about the centre, a shift of up to 0.1 of each
+    axis, the flip) on the single-grid path, and zoom + shear on the two-warp path."""
+    from torchvision import transforms
+
+    image = synthetic_arrays(1, seed=7, size=size)[0][0]
+    assert image.shape == (*size, 3)
+    same_distribution(image, notebook_transforms(), aug(**NOTEBOOK), seed=7)
+    zoom_shear = [transforms.RandomAffine(0, scale=(0.85, 1.15), shear=12)]
+    same_distribution(image, zoom_shear, aug(scale=0.15, shear=12.0), seed=8)
+
+
+def test_one_grid_equals_the_two_warps_on_non_square_images():
+    a = aug(**NOTEBOOK)
+    x = torch.rand(128, 3, 24, 40, generator=gen(123))
+    d = draw(len(x), (24, 40), a, gen(3), "cpu")
+    assert d.shift[:, 0].abs().max() > d.shift[:, 1].abs().max()  # up to 4 px along 40, 2 along 24
+    assert torch.equal(one_warp(x, d), two_warps(x, d, a))

@@ -70,3 +70,16 @@ def test_checking_a_network_draws_nothing_from_torchs_generator():
     before = torch.get_rng_state()
     check_output(OmegaConf.create({"_target_": "cifar_sweep.models.ResNet", "width": 0.25}), 3, 32, 10)
     assert torch.equal(before, torch.get_rng_state())
+
+
+@pytest.mark.parametrize("size", [(32, 48), (64, 64), (28, 28)])
+@pytest.mark.parametrize("network", ["vgg", "resnet"])
+def test_the_built_in_networks_take_any_image_size(network, size):
+    model = VGG("vgg16", width=0.125, num_classes=7) if network == "vgg" else ResNet(width=0.125, num_classes=7)
+    assert model.eval()(torch.zeros(2, 3, *size)).shape == (2, 7)
+    check_output(
+        OmegaConf.create({"_target_": f"cifar_sweep.models.{type(model).__name__}", "width": 0.125}),
+        channels=3,
+        image_size=list(size),
+        num_classes=10,
+    )
