@@ -53,7 +53,7 @@ class NotebookDataset(Dataset):
 
 
 def study_inputs() -> Inputs:
-    with initialize_config_dir(config_dir=str(ROOT / "conf")):
+    with initialize_config_dir(config_dir=str(ROOT / "cifar_sweep" / "conf")):
         cfg = compose("config", ["experiment=study_final", "data.dir=unused"])
     return Inputs(cfg.augment, cfg.data.normalize, torch.device("cpu"), channels_last=False)
 

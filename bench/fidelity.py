@@ -83,7 +83,7 @@ def notebook(seed: int, epochs: int, width: float, train_set, test_set) -> float
 
 
 def ours(seed: int, epochs: int, width: float, data_overrides: list[str]) -> float:
-    with initialize_config_dir(config_dir=str(ROOT / "conf")):
+    with initialize_config_dir(config_dir=str(ROOT / "cifar_sweep" / "conf")):
         cfg = compose(
             "config",
             [

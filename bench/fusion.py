@@ -38,7 +38,7 @@ def sizes(train: int) -> list[str]:
 def runs(k: int, train: int, width: float) -> list:
     built = []
     for i in range(k):
-        with initialize_config_dir(config_dir=str(ROOT / "conf")):
+        with initialize_config_dir(config_dir=str(ROOT / "cifar_sweep" / "conf")):
             cfg = compose(
                 "config",
                 [

@@ -28,7 +28,7 @@ MODES = {
 
 
 def images_per_second(batch: int, mode: list[str], steps: int) -> float:
-    with initialize_config_dir(config_dir=str(ROOT / "conf")):
+    with initialize_config_dir(config_dir=str(ROOT / "cifar_sweep" / "conf")):
         cfg = compose(
             "config",
             [

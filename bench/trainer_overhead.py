@@ -27,7 +27,7 @@ BATCH = 64
 
 
 def config(steps: int):
-    with initialize_config_dir(config_dir=str(ROOT / "conf")):
+    with initialize_config_dir(config_dir=str(ROOT / "cifar_sweep" / "conf")):
         return compose(
             "config",
             [

@@ -1,4 +1,4 @@
-"""Hydra callbacks (hydra.callbacks in conf/config.yaml)."""
+"""Hydra callbacks (hydra.callbacks in cifar_sweep/conf/config.yaml)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NoReturn
 
 from hydra.errors import CompactHydraException
@@ -43,7 +44,17 @@ def resume_command(kind: str, directory: str) -> str:
     args = sys.argv[1:]
     if kind != "search":
         args = sweeps.with_resume(args, ("hydra.run.dir" if kind == "run" else "hydra.sweep.dir", directory))
-    return " ".join(shlex.quote(a) for a in ["python", sys.argv[0], *args])
+    return " ".join(shlex.quote(a) for a in [*invocation(), *args])
+
+
+def invocation() -> list[str]:
+    """How this command was started: `python run.py`, `python -m cifar_sweep` or `cifar-sweep`."""
+    script = Path(sys.argv[0])
+    if script.name == "__main__.py" and script.parent.name == "cifar_sweep":
+        return ["python", "-m", "cifar_sweep"]
+    if script.name == "cifar-sweep":
+        return ["cifar-sweep"]
+    return ["python", sys.argv[0]]
 
 
 def _terminate(signum, frame) -> None:

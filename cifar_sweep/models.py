@@ -1,6 +1,6 @@
 """The built-in networks for small images, and building whatever network a config names.
 
-A `conf/model/*.yaml` names an `nn.Module` by its `_target_` and gets the data's `num_classes` (and
+A `cifar_sweep/conf/model/*.yaml` names an `nn.Module` by its `_target_` and gets the data's `num_classes` (and
 `in_channels`) by interpolation. Built in:
 
     VGG      the study's: 3x3 conv + BatchNorm + ReLU blocks, five 2x2 max-pools, optional dropout,

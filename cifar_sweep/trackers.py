@@ -180,7 +180,7 @@ class MLflow(Tracker):
 
 
 class WandB(Tracker):
-    """One W&B run per job (see conf/logger/wandb.yaml): the flattened config, per-epoch metrics, the status
+    """One W&B run per job (see cifar_sweep/conf/logger/wandb.yaml): the flattened config, per-epoch metrics, the status
     and the summary's numbers at the end. A resumed job continues its W&B run (its id is kept in the run
     directory); jobs fused in one process each keep their own run."""
 
@@ -223,7 +223,7 @@ def write_id_file(path: Path, record: dict) -> None:
     write_file(path, (json.dumps(record) + "\n").encode())
 
 
-# logger=NAME -> its tracker (csv: none beyond metrics.csv); conf/logger/NAME.yaml configures it, and
+# logger=NAME -> its tracker (csv: none beyond metrics.csv); cifar_sweep/conf/logger/NAME.yaml configures it, and
 # config.validate allows these names
 TRACKERS: dict[str, Callable[..., Tracker] | None] = {
     "csv": None,

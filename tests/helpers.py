@@ -11,7 +11,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = ROOT / "cifar_sweep" / "conf"
 # small and fast: narrow VGG on generated data, no progress bars
 FAST = ["data=synthetic", "model.width=0.125", "trainer.epochs=2", "trainer.progress_bar=false"]
 # smaller still, for sweeps of many jobs

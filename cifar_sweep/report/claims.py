@@ -22,7 +22,7 @@ OVERFIT_RISE = 0.02  # the last epoch's validation loss must exceed its minimum 
 
 @dataclass(frozen=True)
 class Claim:
-    grid: str  # conf/experiment/<grid>.yaml
+    grid: str  # cifar_sweep/conf/experiment/<grid>.yaml
     title: str
     text: str  # the study's claim, in its own terms
     axis: str  # the swept key that the claim compares

@@ -155,7 +155,8 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
         "# The study, re-made",
         "",
         made + f" on {datetime.now():%Y-%m-%d}: {runs} runs of "
-        f"{'the six grids' if len(found) == len(CLAIMS) else f'{len(found)} of the six grids'} in `conf/experiment/` "
+        f"{'the six grids' if len(found) == len(CLAIMS) else f'{len(found)} of the six grids'} in "
+        "`cifar_sweep/conf/experiment/` "
         f"(the runs' own wall time {train_seconds / 60:.0f} min), "
         f"{'at a reduced scale' if small else 'at the study' + chr(39) + 's scale'}, on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
@@ -221,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("study.md"),
         help="the report; figures go to a folder of the same name beside it (default study.md)",
     )
-    parser.add_argument("--run-py", type=Path, default=Path("run.py"), help="the entrypoint (default ./run.py)")
+    parser.add_argument(
+        "--run-py", type=Path, help="a Hydra entrypoint to run the grids with (default: python -m cifar_sweep)"
+    )
     parser.add_argument("overrides", nargs="*", help="more overrides for every grid, e.g. hydra/launcher=joblib")
     args = parser.parse_args(argv)
     if args.seeds < 1:
@@ -230,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m cifar_sweep.report " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     try:
         if args.run:
-            if not args.run_py.is_file():
-                raise ReportError(f"--run-py={str(args.run_py)!r}: no such file; run from the repository root")
+            if args.run_py is not None and not args.run_py.is_file():
+                raise ReportError(f"--run-py={str(args.run_py)!r}: no such file")
             run_grids(sweeps, args.scale, args.seeds, args.overrides, args.run_py, command)
         elif args.sweeps is None:
             raise ReportError("--sweeps: give the folder of a finished study run, or --run to make one")

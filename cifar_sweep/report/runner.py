@@ -1,5 +1,5 @@
-"""--run: the six grids as `python run.py -m experiment=GRID seed=...`, one after the other, each
-into its own folder below the sweeps folder. Rerunning the same command resumes it: an existing
+"""--run: the six grids as `python -m cifar_sweep -m experiment=GRID seed=...` (or --run-py's entrypoint), one
+after the other, each into its own folder below the sweeps folder. Rerunning the same command resumes it: an existing
 grid folder runs with trainer.resume=true, which keeps its finished jobs. run-times.json records
 the command, its start and end and the load average at its start (a resumed run keeps the first)."""
 
@@ -25,7 +25,7 @@ class ReportError(UserError):
     """What the report cannot run or read (a grid that failed, no sweeps folder): one line, exit 2."""
 
 
-def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path, command: str) -> None:
+def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Path | None, command: str) -> None:
     """Run every grid at `scale`; `command` is the report command, recorded in run-times.json."""
     times_file = sweeps / TIMES
     sweeps.mkdir(parents=True, exist_ok=True)
@@ -36,7 +36,7 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
             target = sweeps / claim.grid / sub
             argv = [
                 sys.executable,
-                str(run_py),
+                *([str(run_py)] if run_py is not None else ["-m", "cifar_sweep"]),
                 "-m",
                 f"experiment={claim.grid}",
                 f"seed={','.join(map(str, range(seeds)))}",

@@ -21,7 +21,7 @@ ZERO = dict(
     flip=0.0,
     interpolation="nearest",
 )
-NOTEBOOK = dict(ZERO, rotation=15.0, translate=0.1, flip=0.5)  # conf/regularization/weight_decay_augmentation.yaml
+NOTEBOOK = dict(ZERO, rotation=15.0, translate=0.1, flip=0.5)  # cifar_sweep/conf/regularization/weight_decay_augmentation.yaml
 
 
 def aug(**kw):

@@ -76,7 +76,7 @@ def test_every_path_the_docs_name_exists():
 
 
 def test_every_path_the_config_comments_name_exists():
-    configs = sorted((ROOT / "conf").rglob("*.yaml"))
+    configs = sorted((ROOT / "cifar_sweep" / "conf").rglob("*.yaml"))
     assert missing(configs, lambda p: "\n".join(line for line in p.read_text().splitlines() if "#" in line)) == []
 
 

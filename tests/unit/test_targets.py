@@ -1,4 +1,4 @@
-"""Every `_target_` in conf/ builds: the object each config names exists and accepts its arguments."""
+"""Every `_target_` in cifar_sweep/conf/ builds: the object each config names exists and accepts its arguments."""
 
 from __future__ import annotations
 
