@@ -97,8 +97,11 @@ def read_result(job_dir: Path, curves: pd.DataFrame) -> dict:
         summary = read_summary(job_dir)
     except (OSError, ValueError) as e:
         return {"status": status.UNREADABLE, "error": one_line(e, "summary.json")}
-    if summary is not None:
-        return {k: summary.get(k) for k in RESULT_COLUMNS} | {"error": summary.get("error")}
+    if summary is not None:  # and the names of its labels, which the table shows once
+        return {k: summary.get(k) for k in RESULT_COLUMNS} | {
+            "error": summary.get("error"),
+            "classes": summary.get("classes"),
+        }
     val = curves["val_acc"]
     return {
         "status": status.INCOMPLETE,
@@ -139,7 +142,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
             f"{sweep_dir}: no job directories (folders with .hydra/overrides.yaml) below it; "
             "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>"
         )
-    rows, curves, objectives, studies = [], [], [], set()
+    rows, curves, objectives, studies, classes = [], [], [], set(), []
     storages: dict[str, Any] = {}
     declared: dict[Path, list[str]] = {}  # sweep folder -> the keys its sweep varies
     for job_dir in job_dirs:
@@ -162,6 +165,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
                 **read_result(job_dir, job_curves),
             }
         )
+        classes.append(rows[-1].pop("classes", None))
         curves.append(job_curves.assign(dir=rows[-1]["dir"]))
     jobs = pd.DataFrame(rows).reindex(
         columns=list(dict.fromkeys([*(k for row in rows for k in row), *RESULT_COLUMNS, "error"]))
@@ -179,6 +183,8 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     known = [o for o in objectives if o in OBJECTIVES]
     jobs.attrs["objective"] = known[0] if known and len(set(known)) == 1 else "best_val_acc"
     jobs.attrs["studies"] = sorted(studies)  # (storage URL, study name) of an Optuna search
+    named = {tuple(c) for c in classes if c}
+    jobs.attrs["classes"] = list(next(iter(named))) if len(named) == 1 else None  # the label names, when one
     return jobs, pd.concat(curves, ignore_index=True), swept
 
 
@@ -206,6 +212,8 @@ def results_markdown(jobs: pd.DataFrame, swept: list[str]) -> str:
     ]
     if fixed:
         lines += ["Fixed overrides: " + " ".join(f"`{k}={v}`" for k, v in fixed.items()), ""]
+    if jobs.attrs.get("classes"):
+        lines += ["Classes: " + ", ".join(jobs.attrs["classes"]), ""]
     lines += [shown.to_markdown(index=False, floatfmt=".4g"), ""]
     failed = jobs[jobs["error"].notna()]
     if len(failed):

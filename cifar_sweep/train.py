@@ -11,6 +11,7 @@ each epoch (trackers, a pruner) is the `on_epoch` hook, which may raise Pruned.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def train_epoch(run: Run, epoch: int, progress: Progress) -> dict:
     run.model.train()
     train = run.splits["train"]
     meter = EpochMeter(1, train.steps(run.batch_size), run.device)
-    bar = progress_bar(run, epoch, progress, meter.steps)
+    shown = EpochProgress(run, epoch, progress, meter.steps)
     for step, (x, y) in enumerate(train.batches(run.batch_size, run.generator), start=1):
         with run.autocast():
             logits = run.step_model(run.inputs(x, run.generator))
@@ -65,9 +66,9 @@ def train_epoch(run: Run, epoch: int, progress: Progress) -> dict:
         if (means := meter.check(step)) is not None:
             if reason := divergence(means[0], epoch, step):
                 raise Diverged(reason)
-            bar.set_postfix(loss=f"{means[0]:.3f}", acc=f"{meter.correct.item() / meter.seen:.3f}")
-        bar.update()
-    bar.close()
+            shown.report(step, means[0], meter)
+        shown.bar.update()
+    shown.bar.close()
     return meter.rows(run.device)[0]
 
 
@@ -217,15 +218,47 @@ def summarize(
     )
 
 
-def progress_bar(run: Run, epoch: int, progress: Progress, steps: int) -> tqdm:
-    left = f", {progress.time_left(run.epochs)}" if epoch > 1 else ""
-    return tqdm(
-        total=steps,
-        desc=f"{run.placement.label}epoch {epoch}/{run.epochs}{left}",
-        leave=False,
-        disable=None if run.placement.progress_bar else True,
-        dynamic_ncols=True,
-    )
+class EpochProgress:
+    """Where a training epoch stands: a tqdm bar on a terminal; when no bar is drawn (the output is a
+    file, or jobs run side by side), a log line about every LINE_EVERY seconds instead."""
+
+    LINE_EVERY = 60.0
+
+    def __init__(self, run: Run, epoch: int, progress: Progress, steps: int) -> None:
+        self.run, self.epoch, self.progress, self.steps = run, epoch, progress, steps
+        left = f", {progress.time_left(run.epochs)}" if epoch > 1 else ""
+        self.bar = tqdm(
+            total=steps,
+            desc=f"{run.placement.label}epoch {epoch}/{run.epochs}{left}",
+            leave=False,
+            disable=None if run.placement.progress_bar else True,
+            dynamic_ncols=True,
+        )
+        self.start = self.last_line = time.perf_counter()
+
+    def report(self, step: int, mean_loss: float, meter: EpochMeter) -> None:
+        """At a step whose running loss the meter brought to the host."""
+        if not self.bar.disable:
+            self.bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{meter.correct.item() / meter.seen:.3f}")
+            return
+        now = time.perf_counter()
+        if now - self.last_line < self.LINE_EVERY or step == self.steps:
+            return
+        self.last_line = now
+        rate = meter.seen / (now - self.start)
+        images = len(self.run.splits["train"])
+        left = (images - meter.seen + (self.run.epochs - self.epoch) * images) / rate
+        log.info(
+            "%sepoch %d/%d: %s of %s images, %.0f img/s, train_loss %.4f, about %s left",
+            self.run.placement.label,
+            self.epoch,
+            self.run.epochs,
+            f"{meter.seen:,}",
+            f"{images:,}",
+            rate,
+            mean_loss,
+            f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s",
+        )
 
 
 def log_epoch(run: Run, row: dict, progress: Progress) -> None:

@@ -8,7 +8,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 venv=$work/venv
 mkdir "$work/src" && cp -r "$here/pyproject.toml" "$here/README.md" "$here/hydra_plugins" "$here/optuna_pruning_sweeper" \
-  "$here/example" "$work/src/"   # setuptools writes build/ beside the sources: not in the checkout
+  "$here/example" "$work/src/"   # the sources alone, as a user's copy would be
 "${PYTHON:-python3}" -m venv "$venv"
 "$venv/bin/python" -m pip install -q -c "$constraints" "$work/src" 2>&1 | grep -v "^WARNING: Location" || true
 if "$venv/bin/python" -c "import torch" 2>/dev/null; then echo "torch is installed: it should not be" >&2; exit 1; fi

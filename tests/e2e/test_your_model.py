@@ -165,3 +165,17 @@ def test_a_grid_over_two_model_families_collects_into_one_table(tmp_path):
     collected = run_cli([str(tmp_path)], module="cifar_sweep.collect")
     assert collected.returncode == 0 and "vgg16" in collected.stdout and "resnet18" in collected.stdout
     assert (tmp_path / "plots" / "summary.png").is_file()
+
+
+def test_a_grid_over_two_timm_architectures(tmp_path):
+    pytest.importorskip("timm", reason="pip install -e '.[timm]'")
+    fast = [o for o in FAST if not o.startswith("model.")]  # timm's networks take no width
+    small = ["data.train_size=600", "data.val_size=100", "data.test_size=100", "trainer.epochs=1"]
+    names = "model.model_name=test_resnet,test_efficientnet"
+    result = run_cli(["-m", *fast, *small, "model=timm", names, f"hydra.sweep.dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = collect(tmp_path)
+    assert list(jobs["model.model_name"]) == ["test_resnet", "test_efficientnet"]
+    assert list(jobs["status"]) == ["completed", "completed"]
+    params = [read_json(tmp_path / job / "summary.json")["params"] for job in ("0", "1")]
+    assert params[0] != params[1]  # two networks, built by timm.create_model for the data's 10 classes

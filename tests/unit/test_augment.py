@@ -21,7 +21,8 @@ ZERO = dict(
     flip=0.0,
     interpolation="nearest",
 )
-NOTEBOOK = dict(ZERO, rotation=15.0, translate=0.1, flip=0.5)  # cifar_sweep/conf/regularization/weight_decay_augmentation.yaml
+# the study's: cifar_sweep/conf/regularization/weight_decay_augmentation.yaml
+NOTEBOOK = dict(ZERO, rotation=15.0, translate=0.1, flip=0.5)
 
 
 def aug(**kw):

@@ -8,6 +8,7 @@ from omegaconf import OmegaConf
 
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
+from cifar_sweep.sources import RESAMPLING
 
 from helpers import CONF, compose_cfg, write_idx_dataset, write_image_folder
 
@@ -17,7 +18,7 @@ OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml")
 
 def test_required_options_exist():
     have = {g: {o for gg, o in OPTIONS if gg == g} for g in GROUPS}
-    assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "torchvision"}
+    assert have["model"] == {"vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "timm", "torchvision"}
     assert have["optimizer"] == {"adam", "adamw", "rmsprop", "sgd"}
     assert have["scheduler"] == {"cosine", "step", "multistep", "exponential", "plateau", "onecycle", "none"}
     assert have["regularization"] == {
@@ -144,7 +145,30 @@ def test_regularization_options_set_what_they_name():
 
 
 # (override, the whole message: the key, the value as read, and what is allowed)
+KEYS = "cache_dir, channels, dir, download, eval_batch_size, image_size, interpolation, normalize, num_classes, "
+KEYS += "source, split_seed, train_subset, val_size"
+WHY = "(nothing would read it); its keys are"
 BAD_VALUES = [
+    ("+data.foo=1", f"data.foo: no such key for data.source=cifar10 (nothing would read it); its keys are {KEYS}"),
+    (
+        "+data._target_=torchvision.datasets.FakeData",
+        f"data._target_: no such key for data.source=cifar10 {WHY} {KEYS}",
+    ),
+    (
+        "+data.interpolation=bilinear data=synthetic",
+        f"data.interpolation: no such key for data.source=synthetic {WHY} cache_dir, channels, dir, download, "
+        "eval_batch_size, image_size, normalize, num_classes, source, split_seed, test_size, train_size, train_subset, "
+        "val_size",
+    ),
+    (
+        "data.image_size=[0,32]",
+        "data.image_size=[0, 32]: must be a positive integer N (N x N images) or [H,W], two positive integers",
+    ),
+    (
+        "data.image_size=[8,8,8]",
+        "data.image_size=[8, 8, 8]: must be a positive integer N (N x N images) or [H,W], two positive integers",
+    ),
+    ("data.interpolation=cubic", "data.interpolation='cubic': must be one of " + " | ".join(RESAMPLING)),
     ("data=synthetic data.test_size=0", "data.test_size=0: must be a positive integer"),
     ("data=synthetic data.train_size=-5", "data.train_size=-5: must be a positive integer"),
     ("optimizer.lr=-1", "optimizer.lr=-1: must be a positive number"),

@@ -137,7 +137,9 @@ def test_a_missing_dataset_is_one_line(tmp_path):
     cfg = compose_cfg(["data=torchvision", f"data.dataset.root={tmp_path}"])
     with pytest.raises(UserError) as err:
         load_arrays(cfg.data)
-    assert str(err.value).startswith("data.dataset: torchvision.datasets.FashionMNIST cannot be made for the train")
+    assert str(err.value).startswith(
+        "data.dataset: torchvision.datasets.FashionMNIST cannot be made for the train split"
+    )
     assert "data.dataset.download (needs the internet)" in str(err.value) and "\n" not in str(err.value)
 
 

@@ -136,3 +136,22 @@ def test_a_slurm_job_uses_the_cores_it_was_given(monkeypatch, fast_cfg):
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "4")
     assert placement.threads(None, parallel_jobs=2) == 2
     assert placement.threads(3, parallel_jobs=2) == 3  # trainer.threads wins
+
+
+def test_without_a_progress_bar_an_epoch_logs_where_it_stands(tmp_path, fast_cfg, monkeypatch, caplog):
+    """Output to a file (or jobs side by side) draws no bar: a line about every minute says how far the
+    epoch is, how fast and how long the run has left (here at every check, the interval set to 0)."""
+    import re
+
+    monkeypatch.setattr(training.EpochProgress, "LINE_EVERY", 0.0)
+    with caplog.at_level("INFO", logger="cifar_sweep.train"):
+        train(fast_cfg("trainer.epochs=2", "data.train_size=4000"), tmp_path)  # 3,500 images: 55 steps
+    lines = [r.getMessage() for r in caplog.records if re.match(r"epoch \d/2: ", r.getMessage())]
+    pattern = r"epoch (\d)/2: ([\d,]+) of 3,500 images, \d+ img/s, train_loss [\d.]+, about \d+ s left"
+    found = [re.fullmatch(pattern, line) for line in lines]
+    assert all(found) and [(m.group(1), m.group(2)) for m in found if m] == [
+        ("1", "1,600"),
+        ("1", "3,200"),
+        ("2", "1,600"),
+        ("2", "3,200"),
+    ]
