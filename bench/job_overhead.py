@@ -1,6 +1,7 @@
 """Benchmark 3: a sweep job's start-up, until its first optimizer step, with the data cached.
 
 fresh process:  `python run.py` as a Slurm or first joblib job starts: process start -> first step
+installed:      the same with the `cifar-sweep` command, from a folder outside the checkout
 in a multirun:  later jobs of `python run.py -m ...` (basic launcher, or a reused joblib worker):
                 Hydra launches the job (its "#k :" line) -> first step
 
@@ -40,14 +41,14 @@ def first_step_at(run_dir: Path) -> float:
     return json.loads((run_dir / "summary.json").read_text())["first_step_at"]
 
 
-def start_up(run_dir: Path) -> float:
+RUN_PY = [sys.executable, str(ROOT / "run.py")]
+INSTALLED = [str(Path(sys.executable).parent / "cifar-sweep")]  # the virtualenv's console script
+
+
+def start_up(run_dir: Path, command: list[str] = RUN_PY) -> float:
+    """Process start -> first optimizer step of one run of `command`, started in run_dir's parent."""
     start = time.time()
-    subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *JOB, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run([*command, *JOB, f"hydra.run.dir={run_dir}"], cwd=run_dir.parent, check=True, capture_output=True)
     return first_step_at(run_dir) - start
 
 
@@ -69,17 +70,22 @@ def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     with tempfile.TemporaryDirectory() as tmp:
         start_up(Path(tmp) / "warm")  # fills the page cache
-        fresh = [start_up(Path(tmp) / str(i)) for i in range(runs)]
+        start_up(Path(tmp) / "warm-installed", INSTALLED)
+        fresh, installed = [], []
+        for i in range(runs):  # interleaved: run.py, then the installed command
+            fresh.append(start_up(Path(tmp) / str(i)))
+            installed.append(start_up(Path(tmp) / f"installed-{i}", INSTALLED))
         later = in_multirun(Path(tmp) / "sweep", runs + 1)[1:]  # job 0 pays the process's imports
     print(
         f"data: {'real arrays (50,000 + 10,000 images), decoded cache' if has_real_data() else 'synthetic'}; "
         f"seconds to the first optimizer step"
     )
     table(
-        [(i, f"{a:.2f}", f"{b:.2f}") for i, (a, b) in enumerate(zip(fresh, later))],
-        ("run", "fresh process", "later job in a multirun"),
+        [(i, f"{a:.2f}", f"{c:.2f}", f"{b:.2f}") for i, (a, c, b) in enumerate(zip(fresh, installed, later))],
+        ("run", "fresh process", "installed command", "later job in a multirun"),
     )
     result("job_startup_fresh_process_seconds", sorted(fresh)[len(fresh) // 2], "<=3")
+    result("job_startup_installed_command_seconds", sorted(installed)[len(installed) // 2])
     result("job_startup_in_multirun_seconds", sorted(later)[len(later) // 2], "<=3")
 
 

@@ -26,6 +26,7 @@ from cifar_sweep.sources import (
     Arrays,
     Size,
     cache_key,
+    cached,
     check_arrays,
     convert,
     resample,
@@ -41,8 +42,8 @@ SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}
 DATASET_TRUST = ("torchvision.datasets.*",)  # besides Dataset subclasses (cifar_sweep.targets)
 
 
-def load_split(data_cfg, split: str, size: Size | None, channels: int | None, interpolation: str, cached) -> Arrays:
-    """The split's arrays of data=folder or data=torchvision, through `cached` (sources.cached)."""
+def load_split(data_cfg, split: str, size: Size | None, channels: int | None, interpolation: str) -> Arrays:
+    """The split's arrays of data=folder or data=torchvision, through the decoded cache."""
     settings = (size, channels, interpolation)
     if data_cfg.source == "folder":
         folder = split_folder(Path(data_cfg.dir), split)

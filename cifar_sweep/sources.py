@@ -266,7 +266,7 @@ def load_split(data_cfg, split: str) -> Arrays:
     if source in ("folder", "torchvision"):
         from cifar_sweep import images
 
-        return images.load_split(data_cfg, split, size, channels, interpolation, cached)
+        return images.load_split(data_cfg, split, size, channels, interpolation)
     root = Path(data_cfg.dir)
     native = NATIVE.get(source)
     if (root / "train.npz").is_file() and (root / "test.npz").is_file():
