@@ -14,10 +14,10 @@ from helpers import ROOT
 PLUGIN = ROOT / "plugins" / "optuna_pruning_sweeper"
 # the repository's folders (multirun/ and outputs/ hold what runs write, so they are not among them)
 TOP = "cifar_sweep|tests|docs|conf|bench|scripts|plugins|hydra_plugins|requirements|optuna_pruning_sweeper"
-PATH = re.compile(rf"(?<![\w./<$-])((?:{TOP})/[\w./-]*[\w/])")  # cifar_sweep/train.py, docs/, conf/model/
+PATH = re.compile(rf"(?<![\w./<$-])((?:{TOP})/[\w./-]*[\w/])")  # cifar_sweep/train.py, docs/
 FILE = re.compile(r"(?<![\w./<$-])([A-Z][\w-]*\.md)\b")  # a top-level document named bare: README.md
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")  # a Markdown link's target
-PLACEHOLDER = re.compile(r"[<>*{}$]|\.\.\.|/[A-Z]{2,}(?:[./]|$)")  # <name>, *.png, conf/logger/NAME.yaml
+PLACEHOLDER = re.compile(r"[<>*{}$]|\.\.\.|/[A-Z]{2,}(?:[./]|$)")  # <name>, *.png, logger/NAME.yaml
 OUTPUT = ("--out ", "> ")  # a command's output: made by it, not in the repository
 
 
