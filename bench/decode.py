@@ -1,7 +1,8 @@
 """Decoding an image folder (data=folder): images/s with one thread and with every core, and what the
 decoded cache saves a later job.
 
-The folder holds N PNGs of the real CIFAR-10 test images (CIFAR10_DIR) or generated ones, written once
+The folder holds N PNGs of the real CIFAR-10 images (CIFAR10_DIR: test.npz, train.npz for N > 10,000) or
+generated ones, written once
 in 10 class folders. Each repeat decodes it afresh (cache off) with 1 thread and with all cores,
 interleaved; then one decode fills the cache and a second load memory-maps it.
 
@@ -31,7 +32,7 @@ def compose_cfg(overrides: list[str]):
 
 
 def write_folder(root: Path, n: int) -> None:
-    x, y = read_npz(REAL / "test.npz") if has_real_data() else synthetic_arrays(n, seed=0)
+    x, y = read_npz(REAL / ("test.npz" if n <= 10000 else "train.npz")) if has_real_data() else synthetic_arrays(n, 0)
     for split in ("train", "test"):
         for i in range(n if split == "train" else 10):
             folder = root / split / f"class{y[i]}"

@@ -13,7 +13,9 @@ data=torchvision   any torchvision dataset by `data.dataset._target_`, its train
 from __future__ import annotations
 
 import logging
+import os
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +104,15 @@ def listing(folder: Path, names: list[str] | None) -> list[tuple[Path, int]]:
             f"data.dir: {folder} has class folders the train split lacks ({', '.join(unknown[:5])}); "
             "every class must be in train/"
         )
-    files = []
+    files, root = [], folder.resolve()
     for label, name in enumerate(names):
-        if (folder / name).is_dir():
-            found = sorted(p for p in (folder / name).rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
-            files += [(p, label) for p in found]
+        found = [
+            Path(where, file)
+            for where, _, names_here in os.walk(root / name, followlinks=True)
+            for file in names_here
+            if os.path.splitext(file)[1].lower() in SUFFIXES
+        ]
+        files += [(path, label) for path in sorted(found)]
     if not files:
         raise UserError(f"data.dir: {folder} holds no images ({', '.join(SUFFIXES)}) in its class folders")
     return files
@@ -134,16 +140,37 @@ def fit(image, channels: int | None, size: Size | None, interpolation: str) -> n
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
+PROCESSES_FROM = 2000  # images: below, decoding in this process is faster than starting workers
+CHUNK = 256  # images per worker task
+
+
+def decode_chunk(paths: list[Path], mode: str, size: Size | None, interpolation: str) -> list[np.ndarray | None]:
+    return [decode(path, mode, size, interpolation) for path in paths]
+
+
 def decode_all(
     files: list[tuple[Path, int]], folder: Path, channels: int, size: Size | None, interpolation: str
 ) -> Arrays:
-    """Every file decoded, in parallel threads (Pillow decodes and resizes outside the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
+    """Every file decoded: in worker processes, one per core, when there are many (small images keep
+    Pillow's Python side busy, so threads would share one core), else here."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
 
     mode, start = ("RGB" if channels == 3 else "L"), time.perf_counter()
-    with ThreadPoolExecutor(workers()) as pool:
-        work = pool.map(lambda item: decode(item[0], mode, size, interpolation), files, chunksize=64)
-        decoded = list(tqdm(work, total=len(files), desc=f"decoding {folder}", leave=False, disable=None))
+    chunks = [[path for path, _ in files[i : i + CHUNK]] for i in range(0, len(files), CHUNK)]
+    bar = tqdm(total=len(files), desc=f"decoding {folder}", leave=False, disable=None)
+    decoded: list[np.ndarray | None] = []
+    if len(files) < PROCESSES_FROM or workers() == 1:
+        for chunk in chunks:
+            decoded += decode_chunk(chunk, mode, size, interpolation)
+            bar.update(len(chunk))
+    else:  # spawned, not forked: this process may hold torch's threads
+        with ProcessPoolExecutor(workers(), mp_context=get_context("spawn")) as pool:
+            work = pool.map(partial(decode_chunk, mode=mode, size=size, interpolation=interpolation), chunks)
+            for chunk, images in zip(chunks, work):
+                decoded += images
+                bar.update(len(chunk))
+    bar.close()
     seconds = time.perf_counter() - start
     bad = [path for (path, _), image in zip(files, decoded) if image is None]
     if len(bad) == len(files):

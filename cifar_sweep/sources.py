@@ -201,7 +201,12 @@ def synthetic_arrays(n: int, seed: int, num_classes: int = 10, size: Any = 32, c
 
 
 def file_stats(paths: Sequence[Path]) -> list:
-    return [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+    """(absolute path, size, mtime) of each file: one stat call each (a folder may hold 50,000)."""
+    stats = []
+    for path in paths:
+        info = path.stat()
+        stats.append((str(path if path.is_absolute() else path.resolve()), info.st_size, info.st_mtime_ns))
+    return stats
 
 
 def cache_key(sources: Sequence[Path], settings: Any = None) -> str:
