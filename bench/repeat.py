@@ -30,6 +30,7 @@ SUITE = {  # the rows of docs/performance.md's table: its number -> the benchmar
     "1": ["data_pipeline.py", "10000", "5"],
     "2": ["trainer_overhead.py", "60"],
     "3": ["job_overhead.py", "3"],
+    "3c": ["decode.py", "50000", "3"],
     "4": ["packing.py", "6"],
     "6a": ["pruning.py", "16", "10", "2000", "1"],
     "6b": ["pruning.py", "12", "5"],
