@@ -15,11 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from cifar_sweep import RESNET_TARGET, VGG_TARGET
+from cifar_sweep.arrays import RESAMPLING
 from cifar_sweep.augment import INTERPOLATIONS
 from cifar_sweep.errors import UserError, one_line
 from cifar_sweep.models import VGG_LAYERS, check_output, narrowest_channels, scaled
 from cifar_sweep.results import OBJECTIVES
-from cifar_sweep.sources import RESAMPLING, SOURCES
+from cifar_sweep.sources import SOURCES
 from cifar_sweep.targets import trust_of
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

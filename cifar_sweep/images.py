@@ -23,18 +23,8 @@ import numpy as np
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from cifar_sweep.arrays import Arrays, Size, cache_key, cached, check_arrays, convert, resample, size_text, workers
 from cifar_sweep.errors import UserError, one_line
-from cifar_sweep.sources import (
-    Arrays,
-    Size,
-    cache_key,
-    cached,
-    check_arrays,
-    convert,
-    resample,
-    size_text,
-    workers,
-)
 
 log = logging.getLogger(__name__)
 

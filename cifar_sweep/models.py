@@ -29,8 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from cifar_sweep import targets
+from cifar_sweep.arrays import as_size
 from cifar_sweep.errors import UserError, one_line
-from cifar_sweep.sources import as_size
 
 # Output channels per conv layer; "M" is a 2x2 max-pool.
 VGG_LAYERS: dict[str, list[int | str]] = {

@@ -6,9 +6,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from cifar_sweep.arrays import RESAMPLING
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError
-from cifar_sweep.sources import RESAMPLING
 
 from helpers import CONF, compose_cfg, write_idx_dataset, write_image_folder
 
