@@ -20,7 +20,6 @@ sweep memory-map.
 from __future__ import annotations
 
 import json
-import logging
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,6 @@ from cifar_sweep.arrays import Arrays, Size, as_size, cache_key, cached, check_a
 from cifar_sweep.errors import UserError
 from cifar_sweep.files import atomic_write
 
-log = logging.getLogger(__name__)
-
 OFFICIAL = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 NATIVE = {"cifar10": (32, 32, 3), "cifar100": (32, 32, 3)}  # (H, W, C) of a known dataset's own images
 SOURCES = ("cifar10", "cifar100", "arrays", "folder", "torchvision", "synthetic")
@@ -44,7 +41,7 @@ NAMES = {"cifar10": ("CIFAR-10", "CIFAR10_DIR"), "cifar100": ("CIFAR-100", "CIFA
 # ---------------------------------------------------------------- what the run trains on: size and mode
 
 
-def targets(data_cfg) -> tuple[Size | None, int | None]:
+def asked_for(data_cfg) -> tuple[Size | None, int | None]:
     """The (H, W) and channels a config asks for; None for a key that is `${images:...}` (the data's own)."""
     size = None if OmegaConf.is_interpolation(data_cfg, "image_size") else as_size(data_cfg.image_size)
     channels = None if OmegaConf.is_interpolation(data_cfg, "channels") else int(data_cfg.channels)
@@ -129,7 +126,7 @@ def load_split(data_cfg, split: str) -> Arrays:
     """The `split` ("train" or "test") arrays of the configured source, at the size and channels the
     config asks for, through the cache."""
     source, cache_dir = data_cfg.source, data_cfg.get("cache_dir")
-    size, channels = targets(data_cfg)
+    size, channels = asked_for(data_cfg)
     interpolation = data_cfg.get("interpolation", "bilinear")
     if source == "synthetic":
         n, seed = (data_cfg.train_size, 1) if split == "train" else (data_cfg.test_size, 2)
@@ -246,7 +243,7 @@ def described(data_cfg) -> dict[str, Any]:
 
 def description_key(data_cfg) -> str:
     """The cache key of what describe() reads: the source's files and how they are read."""
-    size, channels = targets(data_cfg)
+    size, channels = asked_for(data_cfg)
     settings = (data_cfg.source, size, channels, data_cfg.get("interpolation"))
     if data_cfg.source == "torchvision":
         return images.dataset_key(data_cfg, "train", settings)
