@@ -25,7 +25,7 @@ test: venv
 	$(PY) -m pytest -q -m "not e2e or readme"
 
 test-all: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 lint: venv
 	$(VENV)/bin/ruff check $(LINTED)
