@@ -141,26 +141,69 @@ def test_a_cancelled_job_is_one_line_the_others_finish_and_a_rerun_resumes_it(tm
     assert len(metrics.read_text().splitlines()) - 1 == 20 and 1 <= done_before < 20
 
 
+PACED_NET = """
+import os
+import time
+
+from torch import nn
+
+
+class PacedNet(nn.Module):
+    \"\"\"A linear classifier whose training steps take `step_seconds` each until its run has a checkpoint:
+    slow in the job's first slot, whenever Slurm's signal comes, and quick once requeued and resumed.\"\"\"
+
+    def __init__(self, num_classes: int, in_channels: int, step_seconds: float, checkpoint: str) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(in_channels, num_classes))
+        self.step_seconds = 0.0 if os.path.exists(checkpoint) else step_seconds
+
+    def forward(self, x):
+        if self.training:
+            time.sleep(self.step_seconds)
+        return self.head(x)
+"""
+PACED_CONF = """\
+_target_: paced.PacedNet
+num_classes: ${data.num_classes}
+in_channels: ${data.channels}
+step_seconds: 0.4
+checkpoint: ${hydra:runtime.output_dir}/checkpoints/last.pt
+"""
+
+
 def test_a_timed_out_job_requeues_itself_and_resumes(tmp_path):
-    """timeout_min=1: Slurm signals the job timeout_min/5 = 12 s before its limit; it checkpoints, requeues
-    (Slurm holds a requeued job for about 2 minutes) and finishes from its last epoch."""
-    # about 50 s of training on a quiet 2-core machine: the signal (30-48 s in) comes mid-run
+    """timeout_min=2: Slurm signals the job timeout_min/5 = 24 s before its limit, or up to 60 s earlier
+    (its event resolution), so 36-96 s in; the job checkpoints, requeues (Slurm holds a requeued job for
+    about 2 minutes) and finishes from its last epoch. The model paces the first slot (80 epochs of 4
+    steps of 0.4 s: 128 s, longer than the limit) and not the resumed one, so the test does not depend on
+    when the signal comes or how busy the machine is."""
+    (tmp_path / "conf" / "model").mkdir(parents=True)
+    (tmp_path / "conf" / "model" / "paced.yaml").write_text(PACED_CONF)
+    (tmp_path / "paced.py").write_text(PACED_NET)
     result = run_cli(
         [
             "-m",
-            *SMALL,
-            "data.train_size=2000",
-            "trainer.epochs=60",
+            "--config-dir",
+            str(tmp_path / "conf"),
+            "model=paced",
+            "data=synthetic",
+            "trainer.progress_bar=false",
+            "data.train_size=256",  # 4 steps of 64
+            "data.val_size=64",
+            "data.test_size=64",
+            "trainer.epochs=80",
             "seed=0",
             *SLURM,
-            "hydra.launcher.timeout_min=1",
-            f"hydra.sweep.dir={tmp_path}",
+            "hydra.launcher.timeout_min=2",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
         ],
+        env={"PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"},
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    summary = read_json(tmp_path / "0" / "summary.json")
-    assert summary["status"] == "completed" and summary["epochs_completed"] == 60
-    logs = "".join(p.read_text() for p in (tmp_path / ".submitit").rglob("*_log.err"))
-    assert "Caught signal SIGUSR2" in logs and "timed-out" in logs
-    assert re.search(r"resumed from .* after epoch [1-9]", (tmp_path / "0" / "run.log").read_text())
+    job = tmp_path / "sweep" / "0"
+    summary = read_json(job / "summary.json")
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 80
+    logs = "".join(p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.err"))
+    assert logs.count("Caught signal SIGUSR2") == 1 and "this job is timed-out" in logs
+    assert re.search(r"resumed from .* after epoch [1-9]", (job / "run.log").read_text())
