@@ -145,6 +145,7 @@ def run_workers(
         f"hydra.sweeper.n_trials={n_trials}",
         f"hydra.sweeper.storage={storage}",
         "hydra.sweeper.sampler.seed=null",
+        f"trainer.threads={max(1, os.cpu_count() // n_workers)}",  # each worker its share of the cores
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
