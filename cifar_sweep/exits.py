@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import shlex
 import signal
@@ -74,7 +75,16 @@ def interrupted(code: int, what: str) -> NoReturn:
         )
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
+    release_semaphores()
     os._exit(code)
+
+
+def release_semaphores() -> None:
+    """Unlink the named semaphores this process made (a joblib grid's queues), as its normal exit would:
+    else the resource tracker warns of them after the one line, once the killed workers are gone. The
+    finalizers of priority >= 0 unlink semaphores and sockets and close queues (no multiprocessing.Pool
+    here); those that join feeder threads have priority < 0 and stay unrun."""
+    multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]  # what its atexit hook runs first
 
 
 @contextmanager
