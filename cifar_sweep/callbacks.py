@@ -12,8 +12,8 @@ from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from cifar_sweep import exits, results, status, sweeps, task
-from cifar_sweep.errors import refuse
+from cifar_sweep import exits, locks, results, status, sweeps, task
+from cifar_sweep.errors import UserError, one_line, refuse
 
 log = logging.getLogger(__name__)
 
@@ -34,28 +34,39 @@ def check_same_grid(config: DictConfig) -> None:
         return
     try:
         then = sweeps.grid_identity(sweeps.command_line(Path(directory)))
-    except Exception as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
+    except Exception as e:  # emptied, NUL bytes or cut short, or another tool's file
         refuse(
-            f"hydra.sweep.dir={directory!r}: holds a multirun.yaml that no grid of ours wrote ({reason[:200]}); "
-            "it is left as it is: choose another hydra.sweep.dir"
+            f"hydra.sweep.dir={directory!r}: holds a multirun.yaml that cannot be read as a grid's "
+            f"({one_line(e)[:200]}); it is left as it is: move it away to continue the grid there, or choose "
+            "another hydra.sweep.dir"
         )
-    if then != sweeps.grid_identity(config.hydra.overrides.task):
+    if then != sweeps.grid_identity(sweeps.task_overrides(config.hydra)):
         refuse(
             f"hydra.sweep.dir={directory!r}: holds another grid ({' '.join(then) or 'no overrides'}); continue it "
             f"with those overrides and {sweeps.RESUME}, or choose another hydra.sweep.dir"
         )
 
 
+def hold(key: str, directory: str) -> None:
+    """This process's lock on the directory (cifar_sweep/locks.py), or one line and exit 2."""
+    try:
+        locks.hold(Path(directory), key)
+    except UserError as e:
+        refuse(str(e))
+
+
 class Preflight(Callback):
-    """Before Hydra writes anything: the output directory is writable, and a grid's holds no other grid."""
+    """Before Hydra writes anything: the output directory is writable and no other command is in it,
+    and a grid's holds no other grid. The lock is this process's until it ends."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         check_writable("hydra.run.dir", config.hydra.run.dir)
+        hold("hydra.run.dir", config.hydra.run.dir)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        check_same_grid(config)
         check_writable("hydra.sweep.dir", config.hydra.sweep.dir)
+        hold("hydra.sweep.dir", config.hydra.sweep.dir)
+        check_same_grid(config)
 
 
 def grid_progress(job_dir: Path, job_num: int, jobs: int, objective: str) -> str:

@@ -17,18 +17,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
-from cifar_sweep import status, sweeps
+from cifar_sweep import status, sweeps, trials
 from cifar_sweep.errors import UserError, one_line, refuse
 from cifar_sweep.results import CURVE_COLUMNS, HEADLINE, OBJECTIVES, read_summary
 from cifar_sweep.stats import compare_cells
-from cifar_sweep.trials import existing_storage
 from optuna_pruning_sweeper import mask_password, trial_reference
 
 RESULT_COLUMNS = ["status", *HEADLINE]  # each job's numbers, from its summary.json
@@ -47,7 +46,19 @@ def find_job_dirs(sweep_dir: Path) -> list[Path]:
 
 
 def parse_overrides(job_dir: Path) -> dict[str, str]:
-    return sweeps.override_values(yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text()) or [])
+    """The job's overrides (.hydra/overrides.yaml); ValueError (or yaml's error) when it is damaged."""
+    lines = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    if not isinstance(lines, list):  # empty, NUL bytes, or something else than Hydra's list
+        raise ValueError(f"holds {type(lines).__name__}, not a list of overrides")
+    return sweeps.override_values(lines)
+
+
+def job_overrides(job_dir: Path) -> tuple[dict[str, str], dict]:
+    """(overrides with passwords masked, {}), or ({}, the fields of an unreadable job) when they are damaged."""
+    try:
+        return {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}, {}
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        return {}, {"status": status.UNREADABLE, "error": one_line(e, ".hydra/overrides.yaml")}
 
 
 def read_config(job_dir: Path):
@@ -55,8 +66,9 @@ def read_config(job_dir: Path):
     whose interpolations such as ${name} refer to the job's keys; None when either cannot be read."""
     try:
         job = OmegaConf.load(job_dir / ".hydra" / "config.yaml")
-        return OmegaConf.merge(job, OmegaConf.load(job_dir / ".hydra" / "hydra.yaml"))
-    except Exception:  # missing, truncated or not YAML: the row is still shown
+        cfg = OmegaConf.merge(job, OmegaConf.load(job_dir / ".hydra" / "hydra.yaml"))
+        return cfg if OmegaConf.select(cfg, "hydra.job.env_set") is not None and "runtime" in cfg.hydra else None
+    except Exception:  # missing, empty, truncated or not YAML: the row is still shown
         return None
 
 
@@ -115,7 +127,7 @@ def trial_fields(url: str, trial_id: int, storages: dict) -> dict:
     """The `trial` and `trial_state` columns of a job launched by the optuna_pruning sweeper."""
     try:
         if url not in storages:
-            storages[url] = existing_storage(url)
+            storages[url] = trials.existing_storage(url)
         trial = storages[url].get_trial(trial_id) if storages[url] is not None else None
     except Exception as e:  # an unreachable database or a broken file must not stop the table
         return {"trial_state": f"unknown ({type(e).__name__})"}
@@ -143,30 +155,31 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
             "pass the directory a multirun wrote, such as multirun/optimizers/<date_time>"
         )
     rows, curves, objectives, studies, classes = [], [], [], set(), []
-    storages: dict[str, Any] = {}
     declared: dict[Path, list[str]] = {}  # sweep folder -> the keys its sweep varies
-    for job_dir in job_dirs:
-        job_curves = read_curves(job_dir)
-        overrides = {k: mask_password(v) for k, v in parse_overrides(job_dir).items()}
-        cfg = read_config(job_dir)
-        objectives.append(cfg.get("objective") if cfg is not None else None)
-        folder = sweep_folder(job_dir, sweep_dir)
-        if folder not in declared and cfg is not None:
-            declared[folder] = declared_keys(cfg, folder)
-        trial = trial_reference(cfg.hydra) if cfg is not None else None  # (url, study, trial id)
-        if trial is not None:
-            studies.add(trial[:2])
-        rows.append(
-            {
-                "job": job_number(job_dir, cfg),
-                "dir": str(job_dir.relative_to(sweep_dir)),
-                **overrides,
-                **(trial_fields(trial[0], trial[2], storages) if trial else {}),
-                **read_result(job_dir, job_curves),
-            }
-        )
-        classes.append(rows[-1].pop("classes", None))
-        curves.append(job_curves.assign(dir=rows[-1]["dir"]))
+    with trials.storages() as storages:  # each study's database, closed when read
+        for job_dir in job_dirs:
+            job_curves = read_curves(job_dir)
+            overrides, damaged = job_overrides(job_dir)
+            cfg = read_config(job_dir)
+            objectives.append(cfg.get("objective") if cfg is not None else None)
+            folder = sweep_folder(job_dir, sweep_dir)
+            if folder not in declared and cfg is not None:
+                declared[folder] = declared_keys(cfg, folder)
+            trial = trial_reference(cfg.hydra) if cfg is not None else None  # (url, study, trial id)
+            if trial is not None:
+                studies.add(trial[:2])
+            rows.append(
+                {
+                    "job": job_number(job_dir, cfg),
+                    "dir": str(job_dir.relative_to(sweep_dir)),
+                    **overrides,
+                    **(trial_fields(trial[0], trial[2], storages) if trial else {}),
+                    **read_result(job_dir, job_curves),
+                    **damaged,
+                }
+            )
+            classes.append(rows[-1].pop("classes", None))
+            curves.append(job_curves.assign(dir=rows[-1]["dir"]))
     jobs = pd.DataFrame(rows).reindex(
         columns=list(dict.fromkeys([*(k for row in rows for k in row), *RESULT_COLUMNS, "error"]))
     )  # every column, even if no job has it
@@ -271,13 +284,15 @@ def write_outputs(
     """Write the tables and plots into sweep_dir; returns the two Markdown texts written. A grid
     gets the cell table and the grid plots; an Optuna search its trials, best first, and Optuna's
     own plots, with the cell table only for cells that seeds repeat."""
-    from cifar_sweep import plots, trials  # matplotlib and optuna only when writing
+    from cifar_sweep import plots  # matplotlib only when writing
 
     table = compare_cells(jobs, cell_keys(swept), metric)
-    studies = [s for s in (trials.load_study(url, name) for url, name in jobs.attrs.get("studies", [])) if s]
-    extra = []
-    if studies:
-        table = table[table["n"] + table["not_completed"] >= 2].reset_index(drop=True)
+    with ExitStack() as opened:
+        found = (opened.enter_context(trials.opened_study(url, name)) for url, name in jobs.attrs.get("studies", []))
+        studies = [s for s in found if s]
+        extra = []
+        if studies:
+            table = table[table["n"] + table["not_completed"] >= 2].reset_index(drop=True)
         for study in studies:
             table_of_trials = trials.trials_table(study)
             table_of_trials.to_csv(sweep_dir / f"trials_{study.study_name}.csv", index=False)

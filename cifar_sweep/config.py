@@ -52,6 +52,9 @@ def _integer(x: Any) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+SEED_MAX = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
+
+
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise UserError(f"{key}={value!r}: {allowed}")
@@ -192,7 +195,7 @@ def validate(cfg: DictConfig) -> None:
         _one_of(f"trainer.{flag}", t[flag], (True, False))
 
     _positive("batch_size", cfg.batch_size, integer=True)
-    _check(_integer(cfg.seed) and cfg.seed >= 0, "seed", cfg.seed, "must be a non-negative integer")
+    _check(_integer(cfg.seed) and 0 <= cfg.seed <= SEED_MAX, "seed", cfg.seed, "must be an integer in [0, 2**64 - 1]")
     _one_of("objective", cfg.objective, tuple(OBJECTIVES))
     from cifar_sweep.trackers import TRACKERS  # which imports flatten from here
 
@@ -258,9 +261,11 @@ def resolve_data(cfg: DictConfig) -> None:
             OmegaConf.to_container(cfg.data, resolve=True) if key == "normalize" else cfg.data.get(key)
         except MissingMandatoryValue:
             raise UserError(f"data.{key}: has no value; set it, e.g. data.{key}=/path/to/your/arrays") from None
-        except InterpolationResolutionError as e:
-            message = one_line(e, "")
-            raise UserError(message.split("while resolving interpolation: ", 1)[-1]) from None
+        except InterpolationResolutionError as e:  # ${oc.env:UNSET}, ${no.such.key}, a resolver's refusal
+            reason = one_line(e, "").split("while resolving interpolation: ", 1)[-1].strip('"')
+            if reason.startswith("data."):  # data=arrays' resolvers name the key they read
+                raise UserError(reason) from None
+            raise UserError(f"{e.full_key or 'data.' + key}: {reason}") from None
 
 
 def check_model_keys(model: DictConfig) -> None:

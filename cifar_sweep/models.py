@@ -16,11 +16,17 @@ yours (`mypkg.MyNet`), a function of yours that returns one (`mypkg.ResNet18`), 
 function (`timm.create_model`, `torchvision.models.resnet18`; cifar_sweep/targets.py); `build_model`
 refuses, in one line, a target that does not import, one the rule does not allow, one that returns no
 `nn.Module`, and arguments it rejects.
+
+A network's output is its logits by one rule (`logits_of`): a tensor of shape (batch, num_classes); or
+an output with `logits` (a key or an attribute: torchvision's GoogLeNetOutputs and InceptionOutputs,
+Hugging Face's outputs); or a tuple or list whose first item is that tensor. Other items (auxiliary
+heads, features) are not trained on. `check_output` runs the network in training and evaluation mode
+before any training, and refuses in one line an output that the rule does not cover.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import torch
@@ -143,27 +149,64 @@ def build_model(model_cfg: DictConfig, trust: Sequence[str] = ()) -> nn.Module:
     return model
 
 
+OUTPUT_RULE = (
+    "a tensor of shape (batch, num_classes), an output with `logits` (a key or an attribute), "
+    "or a tuple whose first item is that tensor"
+)
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    """The logits in a network's output, by the rule above; UserError (what it returned) if none."""
+    if isinstance(output, torch.Tensor):
+        return output
+    found = output.get("logits") if isinstance(output, Mapping) else getattr(output, "logits", None)
+    if found is None and isinstance(output, (tuple, list)) and len(output) > 0:
+        found = output[0]
+    if isinstance(found, torch.Tensor):
+        return found
+    raise UserError(f"returns {described(output)}; expected {OUTPUT_RULE}")
+
+
+def described(output: Any) -> str:
+    """What a network returned, for a message: its type, and its keys or its items' types."""
+    kind = type(output).__name__
+    if isinstance(output, Mapping):
+        return f"a {kind} with keys {list(output)[:8]}"
+    if isinstance(output, (tuple, list)):
+        return f"a {kind} of {len(output)} ({', '.join(type(item).__name__ for item in output[:8])})"
+    return f"a {kind}"
+
+
 def check_output(
     model_cfg: DictConfig, channels: int, image_size: Any, num_classes: int, trust: Sequence[str] = ()
 ) -> None:
-    """Refuse, in one line, a network whose output on one batch is not (batch, num_classes); image_size
-    is N or (H, W). Built and run on the meta device: shapes only, no memory, and torch's random
-    generator untouched."""
+    """Refuse, in one line, a network whose logits on one batch (in training and in evaluation mode)
+    are not (batch, num_classes); image_size is N or (H, W). Built and run on the meta device: shapes
+    only, no memory, and torch's random generator untouched."""
     height, width = as_size(image_size)
     images = f"{channels}x{height}x{width}"
+    target = model_cfg._target_
     with torch.device("meta"):
         model = build_model(model_cfg, trust)
-        try:
-            shape = tuple(model.eval()(torch.zeros(2, channels, height, width)).shape)
-        except NotImplementedError:  # an operation without a meta kernel: trust the network
-            return
-        except Exception as e:
-            raise UserError(
-                f"model: {model_cfg._target_} fails on a batch of {images} images ({one_line(e)}); make it accept "
-                f"data.channels={channels} and data.image_size={height if height == width else [height, width]}"
-            ) from None
-    if shape != (2, num_classes):
-        raise UserError(
-            f"model: {model_cfg._target_} outputs shape {shape} for a batch of 2; expected (2, {num_classes}): "
-            f"one logit per class (data.num_classes={num_classes})"
-        )
+        for mode in ("training", "evaluation"):
+            model.train(mode == "training")
+            try:
+                output = model(torch.zeros(2, channels, height, width))
+            except NotImplementedError:  # an operation without a meta kernel: trust the network
+                return
+            except Exception as e:
+                size = height if height == width else [height, width]
+                raise UserError(
+                    f"model: {target} fails on a batch of {images} images ({one_line(e)}); make it accept "
+                    f"data.channels={channels} and data.image_size={size}"
+                ) from None
+            try:
+                shape = tuple(logits_of(output).shape)
+            except UserError as e:
+                raise UserError(f"model: {target} in {mode} mode {e}") from None
+            if shape != (2, num_classes):
+                only = "" if mode == "training" else " in evaluation mode (right in training mode)"
+                raise UserError(
+                    f"model: {target} outputs shape {shape} for a batch of 2{only}; expected (2, {num_classes}): "
+                    f"one logit per class (data.num_classes={num_classes})"
+                )

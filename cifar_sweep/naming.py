@@ -28,6 +28,6 @@ def job_name(hydra_cfg, trial_number: int | None = None, trial_params: dict | No
         return JobName({k: str(v) for k, v in (trial_params or {}).items()}, trial_number)
     if not sweeps.is_multirun(hydra_cfg):
         return JobName()
-    mine = {sweeps.override_key(o): str(o).partition("=")[2] for o in hydra_cfg.overrides.task}
+    mine = {sweeps.override_key(o): str(o).partition("=")[2] for o in sweeps.task_overrides(hydra_cfg)}
     keys = sweeps.grid_keys(hydra_cfg, Path(str(hydra_cfg.sweep.dir)))
     return JobName({k: mine[k] for k in keys if k in mine})

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypedDict, cast
 
 from cifar_sweep import status
+from cifar_sweep.errors import UserError
 from cifar_sweep.files import write_file
 
 if sys.version_info >= (3, 11):
@@ -122,10 +123,27 @@ class MetricsLog:
     def __init__(self, run_dir: Path, keep_epochs: int = 0) -> None:
         """keep_epochs: rows of epochs already checkpointed that a resumed run keeps."""
         self.path = run_dir / "metrics.csv"
-        self.rows: list[dict] = []
-        if keep_epochs and self.path.is_file():
-            with open(self.path, newline="") as f:
-                self.rows = [r for r in csv.DictReader(f) if int(r["epoch"]) <= keep_epochs]
+        self.rows: list[dict] = self.kept(keep_epochs) if keep_epochs else []
+
+    def kept(self, epochs: int) -> list[dict]:
+        """The rows of epochs 1 to `epochs`, which a resumed run's checkpoint has trained; one line when
+        metrics.csv does not hold each of them once (emptied, NUL bytes or cut short by a power loss)."""
+        try:
+            text = self.path.read_text()
+            if "\0" in text or not text.endswith("\n"):  # NUL bytes, or cut short: append writes whole lines
+                raise ValueError("damaged")
+            rows = [r for r in csv.DictReader(io.StringIO(text)) if int(r["epoch"]) <= epochs]
+            whole = all(r.get(c) is not None for r in rows for c in METRICS_COLUMNS)
+            complete = whole and [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1))
+        except (OSError, ValueError, TypeError, KeyError, csv.Error):
+            complete = False
+        if not complete:
+            raise UserError(
+                f"trainer.resume=true: {self.path} does not hold the rows of the {epochs} epochs its checkpoint "
+                f"trained (it is missing or damaged); delete {self.path.parent / 'checkpoints'} to start the "
+                "run over, or choose another run directory"
+            )
+        return rows
 
     def append(self, row: dict) -> None:
         self.rows.append(row)

@@ -15,6 +15,7 @@ no run has trained is one line for a single run; a grid's job that never started
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -25,13 +26,16 @@ from omegaconf import DictConfig, OmegaConf
 from cifar_sweep import results, status
 from cifar_sweep.config import flatten
 from cifar_sweep.errors import UserError, one_line
+from cifar_sweep.files import write_file
 from cifar_sweep.results import Summary
-from cifar_sweep.sweeps import harmless
+from cifar_sweep.sweeps import as_typed, harmless, task_overrides
 
 log = logging.getLogger(__name__)
 
 RECORD = Path("checkpoints") / "config"
-HYDRA_FILES = ("config.yaml", "overrides.yaml", "hydra.yaml")
+HYDRA_FILES = ("overrides.yaml", "hydra.yaml", "config.yaml")  # copied in this order: a record is complete
+# once its config.yaml is there (a crash while copying leaves no record, so the run starts afresh)
+TRAINED = ("metrics.csv", "checkpoints/last.pt")  # what a run writes once an epoch has trained
 
 
 def differences(cfg: DictConfig, trained: DictConfig) -> list[str]:
@@ -48,20 +52,33 @@ class PreviousRun:
     def __init__(self, path: Path, key: str) -> None:
         self.path, self.key = path, key  # key: hydra.run.dir or hydra.sweep.dir, for messages
         self.foreign: str | None = None  # why files there (summary.json, metrics.csv, last.pt) are not ours
+        self.trained, broken_record = read_record(path / RECORD)
+        self.damaged: str | None = None  # what of our run's files is damaged, and what to do about it
+        if broken_record is not None:
+            self.damaged = (
+                f"the record of the config its run trained with is damaged ({broken_record}), so nothing can "
+                f"continue it; delete {path / RECORD.parent} to start the run over there, or choose another directory"
+            )
         try:
             self.summary = results.read_summary(path)
         except (OSError, ValueError) as e:
-            self.summary, self.foreign = None, one_line(e, "")
-        record = path / RECORD / "config.yaml"
-        self.trained = OmegaConf.load(record) if record.is_file() else None  # a DictConfig: Hydra wrote it
-        unrecorded = [name for name in ("metrics.csv", "checkpoints/last.pt") if (path / name).exists()]
-        if self.trained is None and self.foreign is None and unrecorded:  # a run of ours records its config first
+            self.summary = None
+            if self.trained is None and broken_record is None:
+                self.foreign = one_line(e, "")
+            elif self.damaged is None:
+                self.damaged = (
+                    f"its summary.json cannot be read ({one_line(e, '')}); move it away and add trainer.resume=true "
+                    "to continue the run from its checkpoint, or choose another directory"
+                )
+        self.remembered = False  # this job made the config record (it started training afresh)
+        unrecorded = [name for name in TRAINED if (path / name).exists()]
+        if self.trained is None and self.foreign is None and self.damaged is None and unrecorded:  # ours record first
             self.foreign = f"{' and '.join(unrecorded)} without the config record a run of ours writes first"
 
     @property
     def empty(self) -> bool:
         """No run and no file of another's: a new run may write here."""
-        return self.summary is None and self.trained is None and self.foreign is None
+        return self.summary is None and self.trained is None and self.foreign is None and self.damaged is None
 
     @property
     def finished(self) -> bool:
@@ -73,6 +90,8 @@ class PreviousRun:
 
     def check(self, cfg: DictConfig) -> None:
         """Refuse, with one line, anything but resuming the same run (see the module's doc)."""
+        if self.damaged is not None:
+            raise UserError(f"{self.key}={str(self.path)!r}: {self.damaged}")
         if self.foreign is not None:
             raise UserError(
                 f"{self.key}={str(self.path)!r}: holds files that no run of ours wrote ({self.foreign}); "
@@ -117,6 +136,16 @@ class PreviousRun:
         target = self.path / RECORD
         shutil.rmtree(target, ignore_errors=True)
         _copy(self.path / ".hydra", target)
+        self.remembered = True
+
+    def forget(self) -> None:
+        """Drop the record this job made if no epoch trained (it was refused while loading its data):
+        the same command may start here once the mistake is fixed."""
+        if self.remembered and not any((self.path / name).exists() for name in TRAINED):
+            shutil.rmtree(self.path / RECORD, ignore_errors=True)
+            with contextlib.suppress(OSError):  # checkpoints/ too, if nothing else is in it
+                (self.path / RECORD).parent.rmdir()
+            self.remembered = False
 
     def restore_hydra(self) -> None:
         """Put back the `.hydra/` files of the training that made this directory's files."""
@@ -124,13 +153,33 @@ class PreviousRun:
             _copy(self.path / RECORD, self.path / ".hydra")
 
 
+def read_record(record: Path) -> tuple[DictConfig | None, str | None]:
+    """(the config the run trained with, None), (None, None) without a record, or (None, what is wrong)
+    when a file of it is empty, NUL bytes or cut short (a power loss, a disk that filled up)."""
+    if not (record / "config.yaml").is_file():
+        return None, None
+    loaded = {}
+    for name in HYDRA_FILES:
+        try:
+            loaded[name] = OmegaConf.load(record / name)
+        except Exception as e:  # yaml's errors, a read error
+            return None, f"{record / name}: {one_line(e)}"
+    config, hydra, overrides = loaded["config.yaml"], loaded["hydra.yaml"], loaded["overrides.yaml"]
+    if not ("trainer" in config and "model" in config):
+        return None, f"{record / 'config.yaml'}: not the config Hydra writes"
+    if OmegaConf.select(hydra, "hydra.runtime") is None:  # its last key: absent when cut short
+        return None, f"{record / 'hydra.yaml'}: not the Hydra config Hydra writes"
+    if not OmegaConf.is_list(overrides) or [str(o) for o in as_typed(overrides)] != task_overrides(hydra.hydra):
+        return None, f"{record / 'overrides.yaml'}: not the overrides its hydra.yaml records"
+    return cast(DictConfig, loaded["config.yaml"]), None
+
+
 def _copy(source: Path, target: Path) -> None:
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        for name in HYDRA_FILES:
-            if (source / name).is_file():
-                shutil.copy2(source / name, target / name)
-    except OSError as e:
-        raise UserError(
-            f"{target}: cannot write it ({e.strerror}); free space or choose another run directory"
-        ) from None
+    """Hydra's three files from source to target, each written atomically (a crash leaves the old one)."""
+    for name in HYDRA_FILES:
+        if (source / name).is_file():
+            try:
+                data = (source / name).read_bytes()
+            except OSError as e:
+                raise UserError(f"{source / name}: cannot read it ({e.strerror})") from None
+            write_file(target / name, data)

@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 
 from cifar_sweep import images
 from cifar_sweep.arrays import Arrays, Size, as_size, cache_key, cached, check_arrays, convert, file_stats, size_value
-from cifar_sweep.errors import UserError
+from cifar_sweep.errors import UserError, one_line
 from cifar_sweep.files import atomic_write
 
 OFFICIAL = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -86,6 +86,11 @@ def official_dataset(source: str, root: Path, train: bool, download: bool):
     dataset = {"cifar10": CIFAR10, "cifar100": CIFAR100}[source]
     try:
         return dataset(str(root), train=train, download=download)
+    except OSError as e:  # urllib's URLError, a refused connection, a full disk while downloading
+        raise UserError(
+            f"data.download=true: {OFFICIAL[source]} could not be downloaded into data.dir={str(root)!r} "
+            f"({one_line(e)}); check the network, or put the files there yourself"
+        ) from None
     except RuntimeError as e:
         raise UserError(
             f"data.dir={str(root)!r}: {OFFICIAL[source]} is missing or corrupt ({e}); "

@@ -5,6 +5,7 @@ Hydra's basic sweeper writes before its first job. Torch-free.
     override_key(line)       'optimizer.lr' of '+optimizer.lr=0.1' (Hydra's +, ++ and ~ dropped)
     override_values(lines)   {key: value} of concrete overrides, such as a job's .hydra/overrides.yaml
     is_multirun, is_grid     what kind of command this is, from its `hydra` node
+    task_overrides           the command line's overrides, as typed (`${...}` unresolved)
     grid_overrides           a grid's overrides: hydra.sweeper.params, then the command line's (which win)
     swept_keys, grid_keys    the keys a sweep varies (those of its overrides that sweep), grid_size
     grid_identity            the overrides that choose what a grid trains (resume-harmless keys left out)
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra.types import RunMode
 from omegaconf import OmegaConf
@@ -64,10 +66,21 @@ def is_grid(hydra_cfg) -> bool:
     return str(hydra_cfg.sweeper.get("_target_", "")).endswith("BasicSweeper")
 
 
+def as_typed(node) -> Any:
+    """A config node's plain value with each `${...}` left as written: read through OmegaConf, a value
+    such as data.dir=${oc.env:UNSET} would be resolved, and fail, where it is only being read."""
+    return OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node
+
+
+def task_overrides(hydra_cfg) -> list[str]:
+    """The command line's overrides (hydra.overrides.task), as typed."""
+    return [str(o) for o in as_typed(hydra_cfg.overrides.task)]
+
+
 def grid_overrides(hydra_cfg, command_line: Sequence[str]) -> list[str]:
     """The overrides a grid sweeps over: its hydra.sweeper.params, then the command line's; the command
     line wins a key both set, as Hydra's basic sweeper does."""
-    merged = {str(k): f"{k}={v}" for k, v in (hydra_cfg.sweeper.get("params") or {}).items()}
+    merged = {str(k): f"{k}={v}" for k, v in (as_typed(hydra_cfg.sweeper.get("params")) or {}).items()}
     for line in command_line:
         merged[override_key(line)] = str(line)
     return list(merged.values())
@@ -90,14 +103,14 @@ def grid_size(hydra_cfg) -> int | None:
     callback's), whose overrides are the command line's; None for another sweeper."""
     if not is_grid(hydra_cfg):
         return None
-    sweeping = _sweeping(grid_overrides(hydra_cfg, list(hydra_cfg.overrides.task)))
+    sweeping = _sweeping(grid_overrides(hydra_cfg, task_overrides(hydra_cfg)))
     return math.prod(len(list(o.sweep_string_iterator())) for o in sweeping)
 
 
 def command_line(sweep_dir: Path) -> list[str]:
     """The overrides of the command that started the grid in `sweep_dir` (its multirun.yaml); none if absent."""
     started = sweep_dir / MULTIRUN_YAML
-    return list(OmegaConf.load(started).hydra.overrides.task) if started.is_file() else []
+    return task_overrides(OmegaConf.load(started).hydra) if started.is_file() else []
 
 
 def grid_keys(hydra_cfg, sweep_dir: Path) -> list[str]:

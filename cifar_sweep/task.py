@@ -13,13 +13,15 @@ import enum
 import logging
 import math
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from omegaconf import DictConfig
+from tqdm import tqdm
 
-from cifar_sweep import fusion, results, status, sweeps, trackers
+from cifar_sweep import fusion, locks, results, status, sweeps, trackers
 from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError, one_line, say
 from cifar_sweep.naming import job_name
@@ -31,6 +33,11 @@ from cifar_sweep.runner import EpochRunner
 from cifar_sweep.train import train
 
 log = logging.getLogger(__name__)
+
+# tqdm's default lock is a multiprocessing RLock: a named semaphore in every process that makes a bar,
+# which a killed joblib worker leaves to the resource tracker ("leaked semaphore objects", printed after
+# the line that says what stopped). A job's bars are drawn by its own process, so a thread lock does.
+tqdm.set_lock(threading.RLock())
 
 
 class JobOutcome(enum.Enum):
@@ -66,11 +73,18 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
     runner = fusion.take_seat()  # first: a fused job's Hydra config is read by now; None: the run trains alone
     OUTCOME.set(None)  # until this job has one (an interrupted job never does)
     multirun = sweeps.is_multirun(hydra_cfg)
-    previous = PreviousRun(Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir")
-    result = settle(cfg, hydra_cfg, previous, runner)
+    path, key = Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        with locks.holding(path, key):  # read and written by this process alone from here
+            previous = PreviousRun(path, key)
+            result = settle(cfg, hydra_cfg, previous, runner)
+            if result.writes_summary(previous):
+                results.write_summary(previous.path, result.summary)
+    except locks.Busy as e:  # another process trains there: its files are left alone
+        say(str(e))
+        PreviousRun(path, key).restore_hydra()  # Hydra has just rewritten .hydra/ there
+        result = JobResult(JobOutcome.REFUSED, results.failed(str(e)))
     OUTCOME.set(result.outcome)
-    if result.writes_summary(previous):
-        results.write_summary(previous.path, result.summary)
     if result.crash is not None:
         raise result.crash
     summary = result.summary
@@ -92,6 +106,7 @@ def settle(cfg: DictConfig, hydra_cfg, previous: PreviousRun, runner: EpochRunne
         return JobResult(*attempt(cfg, hydra_cfg, previous, runner))
     except UserError as e:
         say(str(e))
+        previous.forget()  # a refusal stands in the way of nothing
         return JobResult(JobOutcome.REFUSED, results.failed(str(e)))
     except Exception as e:  # a bug, not a mistake: recorded for collect, then shown in full
         return JobResult(JobOutcome.CRASHED, results.failed(one_line(e)), e)
@@ -120,14 +135,18 @@ def attempt(
         if trial is not None:
             trial.report(epoch, row)  # may stop the run: Pruned
 
-    summary = train(
-        cfg,
-        previous.path,
-        placement,
-        on_epoch,
-        resume=cfg.trainer.resume and previous.trained is not None,
-        runner=runner,
-    )
+    try:
+        summary = train(
+            cfg,
+            previous.path,
+            placement,
+            on_epoch,
+            resume=cfg.trainer.resume and previous.trained is not None,
+            runner=runner,
+        )
+    except BaseException as e:  # a refusal, a crash, an interrupt: the tracker's run does not stay open
+        tracker.abandon(one_line(e))
+        raise
     if trial is not None:
         trial.record(summary)
     tracker.finish(summary)

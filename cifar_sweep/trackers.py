@@ -4,9 +4,10 @@ metrics.csv and summary.json are always written; a tracker is a copy for the too
 run. A tracker that is not installed, down or misconfigured never fails a run and never slows it
 for long: its first error is one warning, and from then on the tracker is off.
 
-    tracker = start(cfg, run_dir, sweep_dir)   # after validation, before training
+    tracker = start(cfg, run_dir, sweep_dir)   # after validation; its run opens at the first call below
     tracker.epoch(row)                         # each metrics.csv row
     tracker.finish(summary)                    # the run's outcome
+    tracker.abandon(error)                     # a refusal or a crash: an open run ends failed
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cifar_sweep.config import flatten
 from cifar_sweep.errors import one_line
 from cifar_sweep.files import write_file
 from cifar_sweep.naming import JobName
-from cifar_sweep.results import HEADLINE, Summary, value
+from cifar_sweep.results import HEADLINE, Summary, failed, value
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,25 @@ class Tracker:
     def finish(self, summary: Summary) -> None:
         pass
 
+    def abandon(self, error: str) -> None:
+        pass
+
 
 class Guarded(Tracker):
-    """Runs a tracker's calls; on its first error logs one warning and turns it off."""
+    """Runs a tracker's calls; on its first error logs one warning and turns it off. The tracker is made
+    (its run opened) at the first epoch or at the finish, so a run refused while loading its data opens
+    none; one abandoned after it opened ends failed."""
 
     def __init__(self, name: str, make) -> None:
-        self.name = name
-        self.inner = self._safely(make)
+        self.name, self.make = name, make
+        self.inner: Tracker | None = None
+        self.opened = False
+
+    def open(self) -> Tracker | None:
+        if not self.opened:
+            self.opened = True
+            self.inner = self._safely(self.make)
+        return self.inner
 
     def _safely(self, action):
         try:
@@ -70,12 +83,16 @@ class Guarded(Tracker):
             return None
 
     def epoch(self, row: dict) -> None:
-        if self.inner is not None:
-            self._safely(lambda: self.inner.epoch(row))
+        if (inner := self.open()) is not None:
+            self._safely(lambda: inner.epoch(row))
 
     def finish(self, summary: Summary) -> None:
+        if (inner := self.open()) is not None:
+            self._safely(lambda: inner.finish(summary))
+
+    def abandon(self, error: str) -> None:
         if self.inner is not None:
-            self._safely(lambda: self.inner.finish(summary))
+            self.finish(failed(error))
 
 
 def typed(text: str) -> int | float | str:
@@ -149,7 +166,7 @@ class MLflow(Tracker):
         found = self.client.get_experiment_by_name(experiment_name)
         experiment = found.experiment_id if found else self.client.create_experiment(experiment_name)
         self.id_file = run_dir / "mlflow_run.json"
-        previous = json.loads(self.id_file.read_text())["run_id"] if self.id_file.is_file() else None
+        previous = read_id_file(self.id_file)
         if previous:
             self.run_id = previous
         else:
@@ -188,7 +205,7 @@ class WandB(Tracker):
         import wandb
 
         self.id_file = run_dir / "wandb_run.json"
-        run_id = json.loads(self.id_file.read_text())["run_id"] if self.id_file.is_file() else None
+        run_id = read_id_file(self.id_file)
         mode: Any = cfg.logger.mode or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
         self.run = wandb.init(
             project=cfg.logger.project,
@@ -216,6 +233,21 @@ class WandB(Tracker):
         final = {k: float(value(summary, k)) for k in HEADLINE if value(summary, k) is not None}
         self.run.summary.update({**final, "status": summary.get("status"), "error": summary.get("error")})
         self.run.finish(exit_code=1 if summary.get("status") == status.FAILED else 0)
+
+
+def read_id_file(path: Path) -> str | None:
+    """The run id a resumed job continues; None without one, or, after a warning, when the file is
+    damaged (emptied, NUL bytes, cut short): the job then logs to a new tracker run, its training unharmed."""
+    if not path.is_file():
+        return None
+    try:
+        run_id = json.loads(path.read_text())["run_id"]
+        if isinstance(run_id, str) and run_id:
+            return run_id
+        raise ValueError(f"run_id={run_id!r}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        log.warning("%s is damaged (%s): this job logs to a new tracker run", path, one_line(e))
+        return None
 
 
 def write_id_file(path: Path, record: dict) -> None:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from cifar_sweep import checkpoints, results, status
 from cifar_sweep.data import Split
 from cifar_sweep.errors import Pruned, one_line
-from cifar_sweep.models import count_params
+from cifar_sweep.models import count_params, logits_of
 from cifar_sweep.placement import Placement
 from cifar_sweep.results import METRICS_COLUMNS, MetricsLog, Summary
 from cifar_sweep.runner import Diverged, EpochMeter, EpochRunner, divergence
@@ -55,7 +55,7 @@ def train_epoch(run: Run, epoch: int, progress: Progress) -> dict:
     shown = EpochProgress(run, epoch, progress, meter.steps)
     for step, (x, y) in enumerate(train.batches(run.batch_size, run.generator), start=1):
         with run.autocast():
-            logits = run.step_model(run.inputs(x, run.generator))
+            logits = logits_of(run.step_model(run.inputs(x, run.generator)))
             loss = F.cross_entropy(logits, y)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -80,7 +80,7 @@ def evaluate(run: Run, split: Split) -> tuple[float, float]:
     correct = torch.zeros((), device=run.device, dtype=torch.long)
     for x, y in split.batches(run.eval_batch_size):
         with run.autocast():
-            logits = run.step_model(run.inputs(x))
+            logits = logits_of(run.step_model(run.inputs(x)))
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
     return loss_sum.item() / len(split), correct.item() / len(split)

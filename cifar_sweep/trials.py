@@ -11,6 +11,8 @@ collect calls these for a sweep whose jobs belong to an optuna_pruning study.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +22,7 @@ from optuna_pruning_sweeper import sqlite_file
 
 def existing_storage(url: str):
     """An RDBStorage for `url`, or None when it is an SQLite file that does not exist: reading a
-    finished search never creates a database."""
+    finished search never creates a database. Close it with close()."""
     import optuna
 
     path = sqlite_file(url)
@@ -29,15 +31,40 @@ def existing_storage(url: str):
     return optuna.storages.RDBStorage(url, skip_table_creation=True)
 
 
-def load_study(url: str, name: str):
-    """The study, or None when its storage cannot be opened (collect still writes its other tables)."""
+def close(storage) -> None:
+    """Close the storage's connections (a PostgreSQL connection left to the garbage collector is a
+    ResourceWarning in whatever code runs when it is collected)."""
+    if storage is not None:
+        storage.engine.dispose()
+
+
+@contextmanager
+def storages() -> Iterator[dict]:
+    """A cache url -> existing_storage(url) (or None) that closes every storage it holds on exit."""
+    opened: dict = {}
+    try:
+        yield opened
+    finally:
+        for storage in opened.values():
+            close(storage)
+
+
+@contextmanager
+def opened_study(url: str, name: str) -> Iterator:
+    """The study, or None when its storage cannot be opened (collect still writes its other tables);
+    its storage is closed on exit."""
     import optuna
 
+    storage = None
     try:
         storage = existing_storage(url)
-        return optuna.load_study(study_name=name, storage=storage) if storage is not None else None
+        study = optuna.load_study(study_name=name, storage=storage) if storage is not None else None
     except Exception:  # a missing or broken database must not stop collect
-        return None
+        study = None
+    try:
+        yield study
+    finally:
+        close(storage)
 
 
 def trials_table(study) -> pd.DataFrame:

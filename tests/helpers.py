@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 from hydra import compose, initialize_config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,16 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 
 
 PASSWORD = "s3cret-pw"  # of the throwaway PostgreSQL server (conftest.postgres_url)
+
+
+def study_trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials, read through a storage closed afterwards: a PostgreSQL connection left to the
+    garbage collector is a ResourceWarning that fails whichever test is running when it is collected."""
+    rdb = optuna.storages.RDBStorage(storage)
+    try:
+        return optuna.load_study(study_name=name, storage=rdb).trials
+    finally:
+        rdb.engine.dispose()
 
 
 def free_port() -> int:

@@ -116,6 +116,20 @@ def not_run(claim: Claim, sweeps: Path) -> list[str]:
     ]
 
 
+def check_out(out: Path) -> None:
+    """--out is a file that can be written, with room for its figures folder beside it: checked before any
+    grid runs (a --run takes hours)."""
+    for path, what in ((out, "the report"), (out.with_suffix(""), "its figures folder")):
+        if path.exists() and path.is_dir() != (path != out):
+            kind = "a folder" if path.is_dir() else "a file"
+            raise ReportError(f"--out={str(out)!r}: {path} ({what}) is {kind} already; choose another --out")
+    above = next(p for p in out.absolute().parents if p.exists())  # the folder it goes in, or the first one made
+    if not above.is_dir():
+        raise ReportError(f"--out={str(out)!r}: {above} is a file, not a folder; choose another --out")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise ReportError(f"--out={str(out)!r}: {above} cannot be written; choose another --out")
+
+
 def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
     grids = read_grids(sweeps)  # every grid found is readable and the study's, or nothing is written
     figures_dir = out.with_suffix("")
@@ -232,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = args.sweeps or (Path("multirun") / f"study-{args.scale}" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}")
     command = "python -m cifar_sweep.report " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     try:
+        check_out(args.out)
         if args.run:
             if args.run_py is not None and not args.run_py.is_file():
                 raise ReportError(f"--run-py={str(args.run_py)!r}: no such file")

@@ -28,6 +28,7 @@ from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,19 @@ class FusedLauncherConf:
 ConfigStore.instance().store(group="hydra/launcher", name="fused", node=FusedLauncherConf, provider="cifar_sweep")
 
 
-def shape(config: DictConfig) -> str:
-    return repr(
-        {
-            key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
-            for key in SHAPE
-            for node in [OmegaConf.select(config, key)]
-        }
-    )
+def shape(config: DictConfig) -> str | None:
+    """What jobs must share to be fused, or None when it does not resolve (${oc.env:UNSET}): that job
+    runs alone, and its own run says why in one line."""
+    try:
+        return repr(
+            {
+                key: OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+                for key in SHAPE
+                for node in [OmegaConf.select(config, key)]
+            }
+        )
+    except OmegaConfBaseException:
+        return None
 
 
 def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
@@ -78,7 +84,8 @@ def groups(configs: dict[int, DictConfig], max_fused: int) -> list[list[int]]:
         target = OmegaConf.select(config, "model._target_")
         if target != VGG_TARGET:
             log.info(f"job #{idx}: model._target_={target} does not fuse (only {VGG_TARGET} does); it runs alone")
-        by_shape.setdefault(shape(config) if target == VGG_TARGET else f"alone {idx}", []).append(idx)
+        key = shape(config) if target == VGG_TARGET else None
+        by_shape.setdefault(key or f"alone {idx}", []).append(idx)
     return [members[i : i + max_fused] for members in by_shape.values() for i in range(0, len(members), max_fused)]
 
 

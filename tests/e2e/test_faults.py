@@ -75,8 +75,24 @@ def test_full_disk_fails_cleanly_and_leaves_no_partial_file(tiny_disk):
 
 def test_empty_sweep_list_fails_its_job_with_one_line(tmp_path):
     result = run_cli(["-m", *TINY, "seed=", f"hydra.sweep.dir={tmp_path}"])
-    assert "error: seed='': must be a non-negative integer" in result.stderr
+    assert "error: seed='': must be an integer in [0, 2**64 - 1]" in result.stderr
     assert read_json(tmp_path / "0" / "summary.json")["status"] == "failed"
+
+
+@pytest.mark.parametrize("launcher", ["basic", "fused"])
+def test_an_unset_environment_variable_is_each_jobs_one_line(tmp_path, launcher):
+    """data.dir=${oc.env:UNSET}: only the jobs resolve it (the callbacks and the fused launcher's
+    grouping read the overrides as typed); the grid, all refused, exits 2."""
+    unset = "data.dir=${oc.env:NO_SUCH_DIR}"
+    result = run_cli(["-m", *TINY, unset, "seed=0,1", f"hydra.sweep.dir={tmp_path}", f"hydra/launcher={launcher}"])
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors[:2] == ["error: data.dir: Environment variable 'NO_SUCH_DIR' not found"] * 2
+    assert errors[2:] == [
+        f"error: hydra.sweep.dir='{tmp_path}': all 2 jobs of the grid were refused and none ran; "
+        "each job's error line above says why"
+    ]
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 
 def test_failed_job_of_a_killed_grid_reruns_alone(tmp_path):

@@ -48,9 +48,10 @@ def interrupt(args: list[str], sig: signal.Signals) -> subprocess.CompletedProce
         ("run", signal.SIGINT, "basic"),
         ("grid", signal.SIGTERM, "basic"),
         ("grid", signal.SIGINT, "fused"),  # the interrupt reaches the group's thread, not one job
+        ("grid", signal.SIGTERM, "joblib"),  # its killed workers leave no semaphore to warn of after the line
         ("search", signal.SIGINT, "basic"),
     ],
-    ids=["run-ctrl-c", "grid-sigterm", "fused-grid-ctrl-c", "search-ctrl-c"],
+    ids=["run-ctrl-c", "grid-sigterm", "fused-grid-ctrl-c", "joblib-grid-sigterm", "search-ctrl-c"],
 )
 def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, kind, sig, launcher):
     directory = tmp_path / kind

@@ -7,15 +7,18 @@ import hashlib
 
 import pytest
 
+from cifar_sweep.locks import LOCK_FILE
+
 from helpers import FAST, one_error_line, read_json, run_cli
 
 
 def snapshot(run_dir, logs: bool = False) -> dict:
-    """Every file below run_dir (but the logs, which each command appends to, unless `logs`) -> its hash."""
+    """Every file below run_dir -> its hash; but the logs, which each command appends to (unless `logs`),
+    and the directory's lock, which each command that enters takes and writes its pid in (locks.py)."""
     return {
         str(p.relative_to(run_dir)): hashlib.sha1(p.read_bytes()).hexdigest()
         for p in sorted(run_dir.rglob("*"))
-        if p.is_file() and (logs or p.name != "run.log")
+        if p.is_file() and (logs or p.name != "run.log") and p.name != LOCK_FILE
     }
 
 

@@ -11,12 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import optuna
 import pytest
 
 from cifar_sweep.collect import collect
 
-from helpers import FAST, HOPELESS_LR_SEARCH, ROOT, read_json, run_cli
+from helpers import FAST, HOPELESS_LR_SEARCH, ROOT, read_json, run_cli, study_trials
 
 pytestmark = pytest.mark.slurm
 CLUSTER = ROOT / "scripts" / "slurm-cluster.sh"
@@ -85,7 +84,7 @@ def test_a_search_runs_two_trials_at_a_time_on_slurm_and_prunes(tmp_path, backen
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 trials at a time (each slot refilled at once)" in result.stdout + result.stderr
-    trials = optuna.load_study(study_name=f"slurm_{backend}", storage=storage).trials
+    trials = study_trials(storage, f"slurm_{backend}")
     states = {t.number: t.state.name for t in trials}
     assert len(trials) == 4 and set(states.values()) <= {"COMPLETE", "PRUNED"}
     assert all(t.state.name == ("PRUNED" if t.params["optimizer.lr"] == 1e-9 else "COMPLETE") for t in trials)

@@ -202,7 +202,8 @@ BAD_VALUES = [
     ("augment.scale=1.0", "augment.scale=1.0: must be a number in [0.0, 1.0)"),
     ("augment.crop_padding=2.5", "augment.crop_padding=2.5: must be an integer number of pixels in [0, 16]"),
     ("objective=loss", "objective='loss': must be one of best_val_acc | final_val_acc | test_acc"),
-    ("seed=-1", "seed=-1: must be a non-negative integer"),
+    ("seed=-1", "seed=-1: must be an integer in [0, 2**64 - 1]"),
+    ("seed=18446744073709551616", "seed=18446744073709551616: must be an integer in [0, 2**64 - 1]"),
     ("trainer.patience=0", "trainer.patience=0: must be a positive integer"),
 ]
 

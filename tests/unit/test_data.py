@@ -117,6 +117,24 @@ def test_missing_dir_without_download_says_how_to_fix(tmp_path):
         load_arrays(cfg.data)
 
 
+def test_a_download_without_network_is_one_line(tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # what torchvision's download calls
+    cfg = compose_cfg([f"data.dir={tmp_path / 'new'}", "data.download=true"])
+    with pytest.raises(UserError) as err:
+        load_arrays(cfg.data)
+    assert str(err.value) == (
+        f"data.download=true: cifar-10-batches-py could not be downloaded into data.dir='{tmp_path / 'new'}' "
+        "(URLError: <urlopen error [Errno -2] Name or service not known>); "
+        "check the network, or put the files there yourself"
+    )
+
+
 def test_corrupt_official_batches_are_refused_before_unpickling(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()

@@ -1,11 +1,14 @@
 """The built-in networks, and what build_model accepts and refuses."""
 
+import re
+
 import pytest
 import torch
+import torchvision
 from omegaconf import OmegaConf
 
 from cifar_sweep.errors import UserError
-from cifar_sweep.models import VGG, ResNet, build_model, check_output, count_params
+from cifar_sweep.models import VGG, ResNet, build_model, check_output, count_params, logits_of
 
 STANDARD_CIFAR_VGG = {"vgg11": 9_231_114, "vgg13": 9_416_010, "vgg16": 14_728_266, "vgg19": 20_040_522}
 
@@ -69,6 +72,7 @@ def test_checking_a_network_draws_nothing_from_torchs_generator():
     torch.manual_seed(0)
     before = torch.get_rng_state()
     check_output(OmegaConf.create({"_target_": "cifar_sweep.models.ResNet", "width": 0.25}), 3, 32, 10)
+    check_output(OmegaConf.create({"_target_": "cifar_sweep.models.VGG", "width": 0.25, "dropout": 0.5}), 3, 32, 10)
     assert torch.equal(before, torch.get_rng_state())
 
 
@@ -83,3 +87,72 @@ def test_the_built_in_networks_take_any_image_size(network, size):
         image_size=list(size),
         num_classes=10,
     )
+
+
+class TupleNet(torch.nn.Module):
+    """(logits, features), as many research networks return."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.head = torch.nn.Linear(3, num_classes)
+
+    def forward(self, x):
+        features = x.mean((2, 3))
+        return self.head(features), features
+
+
+class DictNet(TupleNet):
+    def __init__(self, key: str = "logits", num_classes: int = 10) -> None:
+        super().__init__(num_classes)
+        self.key = key
+
+    def forward(self, x):
+        return {self.key: self.head(x.mean((2, 3)))}
+
+
+class ModeNet(TupleNet):
+    """A tensor in evaluation mode, something else in training mode (as torchvision's GoogLeNet does)."""
+
+    def forward(self, x):
+        logits = self.head(x.mean((2, 3)))
+        return [None, logits] if self.training else logits
+
+
+def node(cls, **kwargs):
+    return OmegaConf.create({"_target_": f"{__name__}.{cls.__name__}", **kwargs})
+
+
+def test_the_logits_are_the_tensor_its_logits_or_a_tuples_first_item():
+    logits = torch.zeros(2, 10)
+    assert logits_of(logits) is logits and logits_of((logits, 1)) is logits and logits_of([logits]) is logits
+    assert logits_of({"logits": logits, "aux": 0}) is logits
+    outputs = torchvision.models.GoogLeNetOutputs(logits, torch.ones(2, 10), torch.ones(2, 10))
+    assert logits_of(outputs) is logits  # a namedtuple with `logits`, the auxiliary heads left out
+    for output, said in [
+        ({"out": logits}, "returns a dict with keys ['out']"),
+        ((), "returns a tuple of 0 ()"),
+        (["text", logits], "returns a list of 2 (str, Tensor)"),
+        (None, "returns a NoneType"),
+    ]:
+        with pytest.raises(UserError, match=re.escape(said) + "; expected a tensor of shape"):
+            logits_of(output)
+
+
+def test_outputs_the_rule_covers_pass_the_check_in_both_modes():
+    check_output(node(TupleNet), 3, 32, 10)
+    check_output(node(DictNet), 3, 32, 10)
+    check_output(OmegaConf.create({"_target_": "torchvision.models.GoogLeNet", "init_weights": False}), 3, 32, 1000)
+
+
+def test_an_output_the_rule_does_not_cover_is_one_line_naming_the_mode_and_what_it_returned():
+    with pytest.raises(UserError) as err:
+        check_output(node(DictNet, key="out"), 3, 32, 10)
+    assert str(err.value) == (
+        f"model: {__name__}.DictNet in training mode returns a dict with keys ['out']; expected a tensor of "
+        "shape (batch, num_classes), an output with `logits` (a key or an attribute), or a tuple whose first "
+        "item is that tensor"
+    )
+    with pytest.raises(UserError, match=r"ModeNet in training mode returns a list of 2 \(NoneType, Tensor\)"):
+        check_output(node(ModeNet), 3, 32, 10)
+    with pytest.raises(UserError, match=r"outputs shape \(2, 5\) for a batch of 2; expected \(2, 10\)"):
+        check_output(node(TupleNet, num_classes=5), 3, 32, 10)

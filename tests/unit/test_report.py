@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cifar_sweep.report.claims import (
     CLAIMS,
@@ -17,6 +18,7 @@ from cifar_sweep.report.claims import (
     overfitting_verdict,
     winner_verdict,
 )
+from cifar_sweep.report.document import main as report_main
 
 from helpers import compose_cfg
 
@@ -86,3 +88,22 @@ def test_scaled_grids_keep_the_shape_of_steplr():
         for _, overrides in grid_commands(claim, "cpu"):
             single = [o.split(",")[0] if o.startswith("scheduler=") else o for o in overrides]
             compose_cfg([f"experiment={claim.grid}", *single])
+
+
+@pytest.mark.parametrize(
+    "out, expected",
+    [
+        ("a_file/study.md", "a_file is a file, not a folder; choose another --out"),
+        ("a_file/deeper/study.md", "a_file is a file, not a folder; choose another --out"),
+        ("a_folder", "a_folder (the report) is a folder already; choose another --out"),
+        ("clash.md", "clash (its figures folder) is a file already; choose another --out"),
+    ],
+)
+def test_an_out_that_cannot_be_written_is_one_line_before_anything_runs(tmp_path, capsys, out, expected):
+    (tmp_path / "a_file").write_text("")
+    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "clash").write_text("")
+    with pytest.raises(SystemExit) as stop:
+        report_main(["--run", "--run-py", "/no/such/run.py", "--out", str(tmp_path / out)])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: --out='{tmp_path / out}': {tmp_path}/{expected}"]

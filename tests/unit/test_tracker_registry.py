@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from cifar_sweep.trackers import TRACKERS, Guarded
 
 
@@ -25,7 +27,49 @@ def test_guarded_warns_once_and_turns_the_tracker_off(caplog):
     assert "ConnectionError: server gone" in caplog.records[0].getMessage()
 
 
+class Recording:
+    made = 0
+
+    def __init__(self):
+        Recording.made += 1
+        self.finished: list[dict] = []
+
+    def epoch(self, row):
+        pass
+
+    def finish(self, summary):
+        self.finished.append(summary)
+
+
+def test_guarded_opens_the_tracker_at_the_first_epoch_and_an_abandoned_run_ends_failed():
+    Recording.made = 0
+    refused = Guarded("mlflow", Recording)
+    refused.abandon("UserError: batch_size=5000")  # refused before any epoch: no run was ever opened
+    assert Recording.made == 0
+
+    crashed = Guarded("mlflow", Recording)
+    crashed.epoch({"epoch": 1})
+    crashed.abandon("RuntimeError: boom")
+    assert Recording.made == 1
+    [summary] = crashed.inner.finished
+    assert summary["status"] == "failed" and summary["error"] == "RuntimeError: boom"
+
+
 def test_every_logger_config_names_a_registered_tracker():
     from helpers import CONF
 
     assert sorted(p.stem for p in (CONF / "logger").glob("*.yaml")) == sorted(TRACKERS)
+
+
+@pytest.mark.parametrize("content", [b"", b"\0" * 40, b'{"run_id": "ab', b"[1]", b'{"run_id": ""}'])
+def test_a_damaged_tracker_id_file_is_one_warning_and_a_new_run(tmp_path, caplog, content):
+    from cifar_sweep.trackers import read_id_file, write_id_file
+
+    path = tmp_path / "mlflow_run.json"
+    write_id_file(path, {"run_id": "abc123"})
+    assert read_id_file(path) == "abc123"
+    path.write_bytes(content)
+    with caplog.at_level(logging.WARNING):
+        assert read_id_file(path) is None
+    assert [r.getMessage().split(" is damaged")[0] for r in caplog.records] == [str(path)]
+    assert "this job logs to a new tracker run" in caplog.text

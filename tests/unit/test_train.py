@@ -8,8 +8,11 @@ import torch
 
 from cifar_sweep import checkpoints
 from cifar_sweep import train as training
+from cifar_sweep.config import validate
 from cifar_sweep.placement import Placement
 from cifar_sweep.results import METRICS_COLUMNS
+
+from helpers import compose_cfg
 
 CPU = Placement(torch.device("cpu"))
 
@@ -155,3 +158,25 @@ def test_without_a_progress_bar_an_epoch_logs_where_it_stands(tmp_path, fast_cfg
         ("2", "1,600"),
         ("2", "3,200"),
     ]
+
+
+def test_a_network_whose_training_output_is_more_than_logits_trains_on_its_logits(tmp_path):
+    cfg = compose_cfg(
+        [
+            "data=synthetic",
+            "data.train_size=64",
+            "data.val_size=32",
+            "data.test_size=32",
+            "batch_size=32",
+            "trainer.epochs=1",
+            "trainer.progress_bar=false",
+            "model=torchvision",
+            "model._target_=torchvision.models.GoogLeNet",
+            "+model.init_weights=false",
+            "+model.aux_logits=true",
+        ]
+    )  # training mode returns GoogLeNetOutputs(logits, aux_logits2, aux_logits1); evaluation, the logits
+    validate(cfg)
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and summary["epochs_completed"] == 1
+    assert float(read_metrics(tmp_path)[0]["train_loss"]) > 0

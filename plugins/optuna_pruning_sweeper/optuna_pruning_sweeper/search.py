@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from optuna.trial import TrialState
 
 from optuna_pruning_sweeper import compat
 from optuna_pruning_sweeper.budget import ABANDONED, REFUSED, SURPLUS, budget_used
-from optuna_pruning_sweeper.errors import fail, one_line
+from optuna_pruning_sweeper.errors import fail, one_line, root_cause
 from optuna_pruning_sweeper.heartbeats import Heartbeats
 from optuna_pruning_sweeper.outcome import Outcome, outcome
 from optuna_pruning_sweeper.results import save_results
@@ -74,14 +75,21 @@ def quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def built(key: str, build: Callable[[], Any]) -> Any:
+    """build(), or one line naming hydra.sweeper.<key> and why Optuna refused its arguments."""
+    try:
+        return build()
+    except Exception as e:  # Hydra wraps the sampler's or pruner's own ValueError or TypeError
+        fail(f"hydra.sweeper.{key}: {one_line(root_cause(e))}")
+
+
 class Search:
     def __init__(self, settings: Settings) -> None:
         settings.check()
         self.settings = settings
-        self.sampler = instantiate(
-            settings.sampler, _execution_whitelist_=("optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*")
-        )
-        self.pruner = build_pruner(settings.pruner)
+        whitelist = ("optuna.samplers.*", "hydra_plugins.hydra_optuna_sweeper.*")
+        self.sampler = built("sampler", lambda: instantiate(settings.sampler, _execution_whitelist_=whitelist))
+        self.pruner = built("pruner", lambda: build_pruner(settings.pruner))
         self.directions: list[Any] = directions(settings.direction)  # "minimize" | "maximize"
         self.lock = threading.Lock()
         self.job_idx = 0
@@ -107,14 +115,20 @@ class Search:
                     "choose a writable directory"
                 )
         storage = open_storage(self.url)
-        study = optuna.create_study(
-            study_name=s.study_name,
-            storage=storage,
-            sampler=sampler,
-            pruner=self.pruner,
-            directions=self.directions,
-            load_if_exists=True,
-        )
+        try:
+            study = optuna.create_study(
+                study_name=s.study_name,
+                storage=storage,
+                sampler=sampler,
+                pruner=self.pruner,
+                directions=self.directions,
+                load_if_exists=True,
+            )
+        except optuna.exceptions.StorageInternalError as e:  # a read-only file or database user
+            fail(
+                f"hydra.sweeper.storage={mask_password(self.url)!r}: cannot write to it "
+                f"({one_line(root_cause(e))}); a search records every trial in its study, so it needs write access"
+            )
         # stale trials are found through a second view of the study whose storage knows the heartbeat
         # settings (Optuna warns when a storage with them is used outside Study.optimize)
         self.watch = optuna.load_study(

@@ -34,6 +34,10 @@ class Settings:
             ("heartbeat_interval", self.heartbeat_interval, self.heartbeat_interval >= 1, "an integer >= 1 (s)"),
             ("max_retry", self.max_retry, self.max_retry >= 0, "an integer >= 0"),
         ]
+        seed = (self.sampler or {}).get("seed")
+        if seed is not None:  # Optuna's samplers seed numpy's 32-bit RandomState
+            ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= 2**32 - 1
+            rules.append(("sampler.seed", seed, ok, "an integer in [0, 2**32 - 1] or null"))
         for key, value, ok, allowed in rules:
             if not ok:
                 fail(f"hydra.sweeper.{key}={value}: must be {allowed}")

@@ -4,6 +4,7 @@ budget, rejected return values, crashes and max_failure_rate, pruning, grid, ret
 from __future__ import annotations
 
 import math
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,7 @@ def test_a_null_storage_is_a_file_in_the_sweep_directory(hydra_sweep_runner, tmp
         ("n_jobs", "0", "must be an integer >= 1"),
         ("heartbeat_interval", "0", "must be an integer >= 1 (s)"),
         ("metric_names", "[a,b]", "needs one name per direction (1)"),
+        ("sampler.seed", "4294967296", "must be an integer in [0, 2**32 - 1] or null"),
     ],
 )
 def test_a_bad_setting_is_one_line(hydra_sweep_runner, tmp_path, capsys, key, value, allowed) -> None:
@@ -236,6 +238,63 @@ def test_a_bad_setting_is_one_line(hydra_sweep_runner, tmp_path, capsys, key, va
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: hydra.sweeper.{key}=") and err[0].endswith(allowed), err
+
+
+@pytest.mark.parametrize(
+    "overrides, line",
+    [
+        (
+            ["hydra/sweeper/pruner=median", "hydra.sweeper.pruner.n_warmup_steps=-1"],
+            "error: hydra.sweeper.pruner: Number of warmup steps cannot be negative, but got n_warmup_steps=-1.",
+        ),
+        (
+            ["+hydra.sweeper.sampler.bogus=1"],
+            "error: hydra.sweeper.sampler: TPESampler.__init__() got an unexpected keyword argument 'bogus'",
+        ),
+    ],
+)
+def test_arguments_optuna_refuses_are_one_line(hydra_sweep_runner, tmp_path, capsys, overrides, line) -> None:
+    with pytest.raises(SystemExit) as stop:
+        sweep(hydra_sweep_runner, tmp_path, square, *overrides)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+    assert not (tmp_path / "study.db").exists()  # refused before the study is made
+
+
+@pytest.fixture
+def read_only(tmp_path: Path):
+    """tmp_path/ro: a read-only view of tmp_path/rw (a bind mount, as root)."""
+    (tmp_path / "rw").mkdir()
+    (tmp_path / "ro").mkdir()
+    mount = ["mount", "--bind", "-o", "ro", str(tmp_path / "rw"), str(tmp_path / "ro")]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount read-only here (needs root); the read-only storage is not exercised")
+    try:
+        yield tmp_path
+    finally:
+        subprocess.run(["umount", "--lazy", str(tmp_path / "ro")], capture_output=True)  # the study may be open
+
+
+@pytest.mark.parametrize("study_name", ["toy", "another"])
+def test_a_read_only_storage_is_one_line(hydra_sweep_runner, read_only, capsys, study_name) -> None:
+    """A study's database that can be read, not written (a read-only file system or database user)."""
+    sweep(hydra_sweep_runner, read_only, square, "hydra.sweeper.n_trials=1", url=f"sqlite:///{read_only}/rw/s.db")
+    capsys.readouterr()
+    url = f"sqlite:///{read_only}/ro/s.db"
+    with pytest.raises(SystemExit) as stop:
+        sweep(
+            hydra_sweep_runner,
+            read_only,
+            square,
+            "hydra.sweeper.n_trials=2",
+            f"hydra.sweeper.study_name={study_name}",
+            url=url,
+        )
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: hydra.sweeper.storage='{url}': cannot write to it (attempt to write a readonly database); "
+        "a search records every trial in its study, so it needs write access"
+    ]
 
 
 def test_an_interrupted_job_is_failed_and_its_trial_run_again_once(hydra_sweep_runner, tmp_path) -> None:
