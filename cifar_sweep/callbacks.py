@@ -1,11 +1,14 @@
-"""Hydra callbacks (hydra.callbacks in cifar_sweep/conf/config.yaml)."""
+"""Hydra callbacks (hydra.callbacks in cifar_sweep/conf/hydra/default.yaml)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shlex
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from hydra.core.utils import JobReturn
@@ -116,10 +119,10 @@ class GridProgress(Callback):
         jobs = os.environ.get(self.ENV)
         if not jobs or not sweeps.is_multirun(config.hydra):
             return
-        job_num, outcome = config.hydra.job.get("num") or 0, task.OUTCOME.get()
-        if outcome is None:  # interrupted, or a crash (shown in full): nothing to count
+        job_num, result = config.hydra.job.get("num") or 0, task.RESULT.get()
+        if result is None:  # interrupted: nothing to count
             return
-        if outcome is task.JobOutcome.REFUSED:
+        if result.outcome is task.JobOutcome.REFUSED:
             self.refused += 1
             log.info("job %d of %s refused (its error line says why); not counted as done", job_num, jobs)
             return
@@ -127,10 +130,38 @@ class GridProgress(Callback):
         log.info(grid_progress(Path(config.hydra.runtime.output_dir), job_num, int(jobs), config.objective))
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        if os.environ.get(self.ENV) and self.refused and not self.ran:
+        if os.environ.get(self.ENV) and self.refused and not self.ran and not stopping():
             refuse(
                 f"hydra.sweep.dir={config.hydra.sweep.dir!r}: all {self.refused} jobs of the grid were refused "
                 "and none ran; each job's error line above says why"
+            )
+
+
+class Refusals(Callback):
+    """A sweep whose jobs are refused one after another with the same error line stops at the
+    `limit`-th with one line and exit 2: a mistake outside the swept values (a module missing from
+    PYTHONPATH, an unset variable, data not there) would refuse every job left, and use up a search's
+    n_trials. Counted where jobs run one after another in the sweep's process (the basic launcher, for a
+    grid or a search); each job of joblib, Slurm or a fused group still says its own line."""
+
+    def __init__(self, limit: int | None = 3) -> None:
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            refuse(f"hydra.callbacks.refusals.limit={limit!r}: must be a whole number >= 1, or null for no limit")
+        self.limit, self.count = limit or math.inf, 0
+        self.line: str | None = None  # the last job's refusal, None if it was not refused
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
+        result = task.RESULT.get()
+        if result is None or not sweeps.is_multirun(config.hydra):
+            return
+        line = result.summary.get("error") if result.outcome is task.JobOutcome.REFUSED else None
+        self.count = self.count + 1 if line is not None and line == self.line else int(line is not None)
+        self.line = line
+        if self.count >= self.limit and threading.current_thread() is threading.main_thread():
+            resume = f"; once it is fixed, continue with: {exits.NOW.resume}" if exits.NOW else ""
+            refuse(
+                f"hydra.callbacks.refusals.limit={self.limit}: the sweep in {config.hydra.sweep.dir} stopped, as "
+                f"its last {self.count} jobs were refused with the same error ({line}){resume}"
             )
 
 
@@ -158,7 +189,8 @@ class Whereabouts(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         directory = config.hydra.sweep.dir
         if not stopping():
-            log.info("%s: results in %s (tables: python -m cifar_sweep.collect %s)", self.kind, directory, directory)
+            tables = f"python -m cifar_sweep.collect {shlex.quote(str(directory))}"
+            log.info("%s: results in %s (tables: %s)", self.kind, directory, tables)
 
     def start(self, kind: str, directory: str) -> None:
         self.kind = kind

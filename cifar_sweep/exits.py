@@ -40,12 +40,14 @@ NOW: Activity | None = None  # set by callbacks.Whereabouts when a run or sweep 
 
 
 def resume_command(kind: str, directory: str) -> str:
-    """This command, made to continue what it started: a run or grid with trainer.resume=true in its own
-    directory; a search as it was typed (its study holds its state)."""
+    """This command, made to continue what it started, as a shell line: a run or grid with
+    trainer.resume=true in its own directory; a search as it was typed (its study holds its state). It
+    keeps the PYTHONPATH it ran with (your model's module may be found only through it)."""
     args = sys.argv[1:]
     if kind != "search":
         args = sweeps.with_resume(args, ("hydra.run.dir" if kind == "run" else "hydra.sweep.dir", directory))
-    return " ".join(shlex.quote(a) for a in [*invocation(), *args])
+    path = os.environ.get("PYTHONPATH")
+    return " ".join([*([f"PYTHONPATH={shlex.quote(path)}"] if path else []), *map(shlex.quote, [*invocation(), *args])])
 
 
 def invocation() -> list[str]:

@@ -12,11 +12,13 @@ Hydra's basic sweeper writes before its first job. Torch-free.
     harmless(key)            a key that changes how a run is shown or where its files come from, never
                              what it learns: a resume may change it
     with_resume(args)        the arguments that continue a run, grid or job: trainer.resume=true
+    override_value(text)     `text` as Hydra reads it back from an override's value (quoted if need be)
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from typing import Any
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./@+:%-]+")  # characters Hydra reads as they are in an unquoted value
 MULTIRUN_YAML = "multirun.yaml"  # the sweep's config, written by Hydra's basic sweeper before its first job
 RESUME = "trainer.resume=true"
 # keys that change how a run is shown or where its files come from, never what it learns
@@ -131,4 +134,15 @@ def with_resume(args: Sequence[str], directory: tuple[str, str] | None = None) -
     ('hydra.sweep.dir', '/x'), each in place of what args set for that key."""
     replaced = {"trainer.resume", *([directory[0]] if directory else [])}
     kept = [a for a in args if override_key(a) not in replaced]
-    return [*kept, RESUME, *([f"{directory[0]}={directory[1]}"] if directory else [])]
+    return [*kept, RESUME, *([f"{directory[0]}={override_value(directory[1])}"] if directory else [])]
+
+
+def override_value(text: str) -> str:
+    """`text` written as an override's value that Hydra reads back as `text`: as it is when plain, else
+    single-quoted (a folder named 'runs é, x=1' would otherwise be a sweep over two values, or no
+    override at all). Inside the quotes a quote is escaped as \\' and the backslashes before a quote, or
+    at the end, are doubled, as Hydra's grammar asks."""
+    if PLAIN_VALUE.fullmatch(text):
+        return text
+    escaped = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+    return "'" + re.sub(r"(\\+)$", lambda m: m.group(1) * 2, escaped) + "'"

@@ -47,10 +47,6 @@ class JobOutcome(enum.Enum):
     CRASHED = "crashed"  # a bug: recorded in summary.json, then raised in full
 
 
-# the outcome of the job this thread ran last, for Hydra's job callbacks (callbacks.GridProgress)
-OUTCOME: contextvars.ContextVar[JobOutcome | None] = contextvars.ContextVar("cifar_sweep_outcome", default=None)
-
-
 @dataclass
 class JobResult:
     outcome: JobOutcome
@@ -67,11 +63,15 @@ class JobResult:
         return self.outcome is JobOutcome.REFUSED and previous.empty
 
 
+# the result of the job this thread ran last, for Hydra's job callbacks (callbacks.GridProgress, Refusals)
+RESULT: contextvars.ContextVar[JobResult | None] = contextvars.ContextVar("cifar_sweep_result", default=None)
+
+
 def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
     """The job's return value for the sweeper: cfg.objective, NaN for a failed run in a sweep, or
     optuna.TrialPruned. A single run that fails exits 1 (2 for a mistake)."""
     runner = fusion.take_seat()  # first: a fused job's Hydra config is read by now; None: the run trains alone
-    OUTCOME.set(None)  # until this job has one (an interrupted job never does)
+    RESULT.set(None)  # until this job has one (an interrupted job never does)
     multirun = sweeps.is_multirun(hydra_cfg)
     path, key = Path(hydra_cfg.runtime.output_dir), "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
@@ -84,7 +84,7 @@ def execute(cfg: DictConfig, hydra_cfg) -> float | optuna.TrialPruned:
         say(str(e))
         PreviousRun(path, key).restore_hydra()  # Hydra has just rewritten .hydra/ there
         result = JobResult(JobOutcome.REFUSED, results.failed(str(e)))
-    OUTCOME.set(result.outcome)
+    RESULT.set(result)
     if result.crash is not None:
         raise result.crash
     summary = result.summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,40 @@ def run_cli(
     return subprocess.run(
         [sys.executable, *command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def interrupt(
+    args: list[str], sig: signal.Signals, cwd: Path = ROOT, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Start `python run.py ARGS` in `cwd`, send `sig` once its first epoch is logged, wait for it to end."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT), **(env or {})},
+        # as from a terminal: a test session started in the background (`cmd &` in a script, nohup) has
+        # SIGINT ignored, which its children inherit, and then Python never raises KeyboardInterrupt
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if "epoch 1/" in line:
+            break
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, "".join(seen) + out, err)
+
+
+def in_a_shell(line: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`line` as a user pastes it into bash in `cwd`, where `python` is this interpreter and PYTHONPATH
+    is unset: a command we print must carry what it needs."""
+    full_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | (env or {})
+    full_env["PATH"] = f"{os.path.dirname(sys.executable)}{os.pathsep}{full_env.get('PATH', '')}"
+    return subprocess.run(["bash", "-c", line], cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600)
 
 
 def read_json(path: Path) -> dict:

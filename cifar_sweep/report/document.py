@@ -20,6 +20,7 @@ from cifar_sweep.errors import UserError, refuse
 from cifar_sweep.report import figures
 from cifar_sweep.report.claims import CLAIMS, METRIC, SCALES, Claim, Verdict, judge
 from cifar_sweep.report.runner import ReportError, run_grids, run_record
+from cifar_sweep.sweeps import override_value
 
 GPU_COMMAND = "python -m cifar_sweep.report --run --scale gpu --seeds 3 --out docs/study-gpu.md"
 SETTINGS = Path(__file__).with_name("settings.md")
@@ -110,7 +111,8 @@ def not_run(claim: Claim, sweeps: Path) -> list[str]:
         f"> {claim.text}",
         "",
         f"**Verdict: not run** (no folder `{claim.grid}` in `{sweeps}`). Run it with "
-        f"`python run.py -m experiment={claim.grid} seed=0,1,2 hydra.sweep.dir={sweeps / claim.grid}` (with the "
+        f"`python run.py -m experiment={claim.grid} seed=0,1,2 "
+        f"{shlex.quote('hydra.sweep.dir=' + override_value(str(sweeps / claim.grid)))}` (with the "
         "overrides your other grids used, such as their width and epochs), then make this report again.",
         "",
     ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cifar_sweep.errors import UserError
 from cifar_sweep.report.claims import CLAIMS, grid_commands
-from cifar_sweep.sweeps import RESUME
+from cifar_sweep.sweeps import RESUME, override_value
 
 TIMES = "run-times.json"
 
@@ -42,7 +42,7 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
                 f"seed={','.join(map(str, range(seeds)))}",
                 *overrides,
                 *extra,
-                f"hydra.sweep.dir={target}",
+                f"hydra.sweep.dir={override_value(str(target))}",
                 *([RESUME] if (target / "report-run.log").is_file() else []),
             ]
             print(f"[{datetime.now():%H:%M:%S}] {' '.join(shlex.quote(a) for a in argv[1:])}", flush=True)

@@ -4,13 +4,14 @@ lists them all.)"""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 
 import optuna
 import pytest
 
-from helpers import FAST, TINY, one_error_line, read_json, run_cli
+from helpers import FAST, TINY, in_a_shell, one_error_line, read_json, run_cli
 
 
 @pytest.mark.parametrize(
@@ -93,6 +94,28 @@ def test_an_unset_environment_variable_is_each_jobs_one_line(tmp_path, launcher)
         "each job's error line above says why"
     ]
     assert "Traceback" not in result.stderr and "Warning" not in result.stderr
+
+
+def test_a_grid_refused_three_times_in_a_row_for_one_reason_stops_and_its_line_continues_it(tmp_path):
+    """Five cells and a data.dir that no job can read: the grid stops at the third refusal with one line,
+    exit 2, the last two cells never start; the command it prints, once the variable is set, runs all five."""
+    args = ["-m", *TINY, "data.dir=${oc.env:CIFAR_SWEEP_TEST_DIR}", "seed=0,1,2,3,4", f"hydra.sweep.dir={tmp_path}"]
+    stopped = run_cli(args)
+    assert stopped.returncode == 2, stopped.stderr[-2000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error: ")]
+    reason = "data.dir: Environment variable 'CIFAR_SWEEP_TEST_DIR' not found"
+    assert errors[:3] == [f"error: {reason}"] * 3
+    assert errors[3].startswith(
+        f"error: hydra.callbacks.refusals.limit=3: the sweep in {tmp_path} stopped, as its last 3 jobs were "
+        f"refused with the same error ({reason}); once it is fixed, continue with: "
+    ), errors
+    assert len(errors) == 4 and "Traceback" not in stopped.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    command = errors[3].split("continue with: ", 1)[1]
+    assert shlex.split(command)[-2:] == ["trainer.resume=true", f"hydra.sweep.dir={tmp_path}"]
+    fixed = in_a_shell(command, env={"CIFAR_SWEEP_TEST_DIR": str(tmp_path / "unused")})  # synthetic data
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    assert [read_json(tmp_path / str(j) / "summary.json")["status"] for j in range(5)] == ["completed"] * 5
 
 
 def test_failed_job_of_a_killed_grid_reruns_alone(tmp_path):

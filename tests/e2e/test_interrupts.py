@@ -4,42 +4,17 @@ it, exit 130 / 143, no traceback, no trial left RUNNING; and that command finish
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
-import subprocess
-import sys
 
 import optuna
 import pytest
 
-from helpers import ROOT, TINY, read_json, run_cli
+from cifar_sweep.sweeps import override_value
+
+from helpers import ROOT, TINY, in_a_shell, interrupt, read_json
 
 SLOW = [*TINY, "trainer.epochs=30"]  # long enough to be interrupted in its first job
-
-
-def interrupt(args: list[str], sig: signal.Signals) -> subprocess.CompletedProcess:
-    """Start `python run.py ARGS`, send `sig` once its first epoch is logged, wait for it to end."""
-    process = subprocess.Popen(
-        [sys.executable, "run.py", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)},
-        # as from a terminal: a test session started in the background (`cmd &` in a script, nohup) has
-        # SIGINT ignored, which its children inherit, and then Python never raises KeyboardInterrupt
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    assert process.stdout is not None
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        if "epoch 1/" in line:
-            break
-    process.send_signal(sig)
-    out, err = process.communicate(timeout=120)
-    return subprocess.CompletedProcess(process.args, process.returncode, "".join(seen) + out, err)
 
 
 @pytest.mark.parametrize(
@@ -54,11 +29,12 @@ def interrupt(args: list[str], sig: signal.Signals) -> subprocess.CompletedProce
     ids=["run-ctrl-c", "grid-sigterm", "fused-grid-ctrl-c", "joblib-grid-sigterm", "search-ctrl-c"],
 )
 def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, kind, sig, launcher):
-    directory = tmp_path / kind
+    directory = tmp_path / f"{kind} runs é, x=1 'q'"  # the shell's and Hydra's quoting both needed
+    where = override_value(str(directory))
     storage = f"sqlite:///{tmp_path}/study.db"
     args = {
-        "run": [*SLOW, f"hydra.run.dir={directory}"],
-        "grid": ["-m", *SLOW, "seed=0,1", f"hydra/launcher={launcher}", f"hydra.sweep.dir={directory}"],
+        "run": [*SLOW, f"hydra.run.dir={where}"],
+        "grid": ["-m", *SLOW, "seed=0,1", f"hydra/launcher={launcher}", f"hydra.sweep.dir={where}"],
         "search": [
             "-m",
             *SLOW,
@@ -66,7 +42,7 @@ def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, ki
             "hydra.sweeper.n_trials=2",
             "hydra/sweeper/pruner=none",
             f"hydra.sweeper.storage={storage}",
-            f"hydra.sweep.dir={directory}",
+            f"hydra.sweep.dir={where}",
         ],
     }[kind]
     stopped = interrupt(args, sig)
@@ -84,12 +60,15 @@ def test_an_interrupt_is_one_line_and_its_command_finishes_the_work(tmp_path, ki
         assert study.trials[0].user_attrs["fail_reason"] == "interrupted (KeyboardInterrupt)"
     else:
         assert "trainer.resume=true" in command
-    words = shlex.split(command)  # the printed command continues it
-    assert words[:2] == ["python", "run.py"]
-    finished = run_cli(words[2:])
+    assert command.startswith(f"PYTHONPATH={shlex.quote(str(ROOT))} python {shlex.quote(str(ROOT / 'run.py'))} ")
+    finished = in_a_shell(command)  # the printed command, pasted: it continues the work
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert f"{kind}: results go to {directory}" in finished.stdout  # where results go, at the start and the end
     assert f"{kind}: results in {directory}" in finished.stdout
+    if kind != "run":  # the tables line runs as printed too
+        tables = finished.stdout.split("(tables: ", 1)[1].rsplit(")", 1)[0]
+        shown = in_a_shell(tables)
+        assert shown.returncode == 0 and "completed" in shown.stdout, shown.stderr[-3000:]
     if kind == "run":
         assert read_json(directory / "summary.json")["status"] == "completed"
     elif kind == "grid":

@@ -5,6 +5,8 @@ images of 5 classes, data=cifar100, and models and data that are refused in one 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
 import textwrap
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from cifar_sweep.collect import collect
 from cifar_sweep.sources import synthetic_arrays
 
-from helpers import FAST, ROOT, one_error_line, read_json, run_cli
+from helpers import FAST, ROOT, in_a_shell, interrupt, one_error_line, read_json, run_cli
 
 TINY_NET = '''
 import torch
@@ -179,3 +181,72 @@ def test_a_grid_over_two_timm_architectures(tmp_path):
     assert list(jobs["status"]) == ["completed", "completed"]
     params = [read_json(tmp_path / job / "summary.json")["params"] for job in ("0", "1")]
     assert params[0] != params[1]  # two networks, built by timm.create_model for the data's 10 classes
+
+
+def src_layout(project: Path) -> dict:
+    """The user's package moved under src/, found only through PYTHONPATH=src (the folder a command
+    runs in is on the path already); the environment that finds it."""
+    (project / "src").mkdir()
+    (project / "mypkg").rename(project / "src" / "mypkg")
+    return {"PYTHONPATH": f"{ROOT}{os.pathsep}{project / 'src'}"}
+
+
+def search_of_tiny(project: Path, n_trials: int) -> list[str]:
+    fast = [o for o in FAST if not o.startswith("model.")]  # TinyNet has no width
+    return [
+        "-m",
+        "hparams_search=lr_pruning",
+        "--config-dir",
+        "my_conf",
+        "model=tiny",
+        *fast,
+        "hydra/sweeper/pruner=none",
+        f"hydra.sweeper.n_trials={n_trials}",
+        f"hydra.sweeper.storage=sqlite:///{project}/study.db",
+        "hydra.sweep.dir=search",
+    ]
+
+
+def trial_states(project: Path) -> list[str]:
+    return [
+        t.state.name for t in optuna.load_study(study_name="lr_pruning", storage=f"sqlite:///{project}/study.db").trials
+    ]
+
+
+def test_a_search_without_the_models_package_stops_at_its_third_refusal_and_keeps_its_budget(user_project):
+    """Started without the user's package on PYTHONPATH, every trial would be refused for the same import
+    and use up n_trials: it stops at the third with one line, exit 2; the right command then runs the rest."""
+    project, _ = user_project
+    env = src_layout(project)
+    args = search_of_tiny(project, n_trials=5)
+    stopped = run_cli(args, cwd=project)  # PYTHONPATH: cifar-sweep only
+    assert stopped.returncode == 2, stopped.stderr[-3000:]
+    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 4 and "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert errors[3].startswith(
+        "error: hydra.callbacks.refusals.limit=3: the sweep in search stopped, as its last 3 jobs were refused "
+        "with the same error (model._target_='mypkg.TinyNet': cannot import it"
+    ), errors[3]
+    assert trial_states(project) == ["FAIL", "FAIL", "FAIL", "WAITING"]  # the third queued to run again
+    third = optuna.load_study(study_name="lr_pruning", storage=f"sqlite:///{project}/study.db").trials[2]
+    assert third.user_attrs["fail_reason"] == "the app stopped the sweep (exit 2)"
+    fixed = run_cli(args, cwd=project, env=env)
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    states = trial_states(project)
+    assert states[:3] == ["FAIL"] * 3 and states[3:] == ["COMPLETE"] * 3, states  # 5 - 2 refused: 3 trained
+
+
+def test_a_search_interrupted_in_your_project_continues_with_the_printed_line_and_its_pythonpath(user_project):
+    """`PYTHONPATH=...:src python run.py -m ...`, Ctrl-C: the line it prints, pasted into a shell
+    without PYTHONPATH, carries it and finishes the search (without it each trial would be refused)."""
+    project, _ = user_project
+    env = src_layout(project)
+    args = [*search_of_tiny(project, n_trials=2), "trainer.epochs=30"]
+    stopped = interrupt(args, signal.SIGINT, cwd=project, env=env)
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    line = stopped.stderr.strip().splitlines()[-1]
+    command = line.split("; continue it with: ", 1)[1]
+    assert command.startswith(f"PYTHONPATH={shlex.quote(env['PYTHONPATH'])} python "), command
+    finished = in_a_shell(command.replace("trainer.epochs=30", "trainer.epochs=2"), cwd=project)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert trial_states(project) == ["FAIL", "COMPLETE", "COMPLETE"]

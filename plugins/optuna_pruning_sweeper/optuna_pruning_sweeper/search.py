@@ -210,11 +210,14 @@ class Search:
             fail(f"hydra.sweeper.params: the search space cannot be composed with the config ({reason})")
 
     def close_in_flight(self, error: BaseException) -> None:
-        """Fail every trial asked and not yet told. Interrupted ones (Ctrl-C, SIGTERM) are queued to run again
-        with the same parameters, up to max_retry times; ones whose launch was refused are not counted."""
+        """Fail every trial asked and not yet told. Interrupted ones (Ctrl-C, SIGTERM, or the app stopping the
+        sweep with SystemExit, its own line said why) are queued to run again with the same parameters, up to
+        max_retry times; ones whose launch was refused are not counted."""
         interrupted = not isinstance(error, Exception)
         kind = type(error).__name__
         reason = f"interrupted ({kind})" if interrupted else f"{kind}: {one_line(error)}"
+        if isinstance(error, SystemExit):
+            reason = f"the app stopped the sweep (exit {error.code})"
         for trial_id, trial in list(self.in_flight.items()):
             self.in_flight.pop(trial_id, None)
             self.beats.remove(trial_id)
@@ -228,7 +231,14 @@ class Search:
                     compat.retry(self.study, frozen, self.settings.max_retry)
             except Exception as e:  # told meanwhile by its slot, or the storage is gone: the heartbeat will tell
                 log.debug("trial %d not closed: %s", trial.number, e)
-            log.info("trial %d: FAIL (%s)%s", trial.number, reason, "; it will run again" if interrupted else "")
+            # after an app's own last line (SystemExit), nothing more on the console
+            log.log(
+                logging.DEBUG if isinstance(error, SystemExit) else logging.INFO,
+                "trial %d: FAIL (%s)%s",
+                trial.number,
+                reason,
+                "; it will run again" if interrupted else "",
+            )
 
     # ------------------------------------------------------------ ask, launch, tell
 
