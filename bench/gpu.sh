@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Benchmark 5: the GPU measurement, one command, under 8 minutes on one H200. From the repo root, on a
-# machine with the project installed:
+# The GPU's second command, run at once after bench/gpu_study.sh while the machine is warm (bench/lab/README.md):
+#   1. fused trials: k = 1, 4, 8 runs of VGG16 trained as one model (hydra/launcher=fused), 2 epochs each,
+#      bf16; the aggregate training images/s as each k finishes (timeouts from bench/lab/estimate.py, x1.5)
+#   2. VGG16 training throughput per batch size and speed knob, one RESULT line per cell as it finishes
+# From the repo root, on a machine with the project installed:
 #   CIFAR10_DIR=/path/to/cifar10 bash bench/gpu.sh      (results also go to $OUT, default /tmp/gpu-bench)
 # Without train.npz/test.npz in CIFAR10_DIR it measures on a synthetic set of the same size (said below).
+# EXTRA adds overrides to every run and cell (the CPU rehearsal, bench/lab/rehearse.sh, makes them tiny);
+# STEPS sets the throughput cells' steps (default 60).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
+BUDGET=${BUDGET:-210}
 export PYTHONUNBUFFERED=1 CIFAR_SWEEP_CACHE=${CIFAR_SWEEP_CACHE:-/tmp/cifar-sweep-cache}
 OUTDIR=${OUT:-/tmp/gpu-bench}; mkdir -p "$OUTDIR"
 if [ -f "${CIFAR10_DIR:-data/cifar10}/train.npz" ]; then
@@ -13,40 +19,36 @@ if [ -f "${CIFAR10_DIR:-data/cifar10}/train.npz" ]; then
 else
   DATA="data=synthetic data.train_size=50000 data.test_size=10000 data.val_size=5000"
 fi
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"
-echo "data: $DATA"
-left() { echo $(( 470 - ($(date +%s) - START) )); }   # seconds left of the 8-minute budget, with a margin
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"
+echo "data: $DATA; extra overrides: ${EXTRA:-none}"
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 
-echo "== 1. VGG16 training throughput (img/s)"
-timeout 150 python3 bench/gpu_throughput.py 60 2>&1 | grep -v Warning | tee "$OUTDIR/throughput.txt"
-
-echo "== 2. one epoch of the final recipe"
-timeout 90 python3 run.py $DATA trainer.epochs=1 trainer.progress_bar=false hydra.run.dir="$OUTDIR/epoch" 2>&1 \
-  | grep -E "epoch 1/1|test_acc|error"
-
-echo "== 3. packed trials on one GPU (joblib n_jobs=k, 2 epochs each, bf16)"
-for k in 1 2 4 8; do
-  [ "$(left)" -gt 200 ] || { echo "skipped k=$k: time"; continue; }
-  seeds=$(seq -s, 0 $((k-1)))
+echo "== 1. fused trials on one GPU (hydra/launcher=fused, k runs as one model, 2 epochs each, bf16)"
+for k in 1 4 8; do
+  seconds=$([ $k = 8 ] && echo 42 || echo 38)
+  [ "$(left)" -gt "$seconds" ] || { echo "skipped k=$k: $(left) s left"; continue; }
   t0=$(date +%s.%N)
-  timeout 120 python3 run.py -m $DATA trainer.epochs=2 trainer.progress_bar=false "seed=$seeds" \
-    hydra/launcher=joblib hydra.launcher.n_jobs=$k hydra.sweep.dir="$OUTDIR/packed$k" >/dev/null 2>&1
+  timeout "$seconds" python3 run.py -m $DATA trainer.epochs=2 trainer.precision=bf16 "seed=$(seq -s, 0 $((k-1)))" \
+    hydra/launcher=fused ${EXTRA:-} trainer.progress_bar=false hydra.sweep.dir="$OUTDIR/fused$k" \
+    > "$OUTDIR/fused$k.log" 2>&1
+  code=$?
   t1=$(date +%s.%N)
-  python3 - "$OUTDIR/packed$k" "$t0" "$t1" "$k" <<'PY'
+  [ $code = 0 ] || { echo "k=$k: exit $code$([ $code = 124 ] && echo ' (its timeout)')"; tail -n 5 "$OUTDIR/fused$k.log"; }
+  python3 - "$OUTDIR/fused$k" "$t0" "$t1" "$k" <<'PY'
 import csv, pathlib, sys
 root, t0, t1, k = pathlib.Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-images = sum(float(r["images_per_second"]) * float(r["epoch_seconds"]) for p in root.glob("*/metrics.csv") for r in csv.DictReader(open(p)))
-print(f"RESULT packed_{k}_aggregate_train_images_per_second {images / (t1 - t0):.0f} goal rises with k (wall {t1 - t0:.0f} s incl. start-up)")
+rows = [r for p in root.glob("*/metrics.csv") for r in csv.DictReader(open(p))]
+images = sum(float(r["images_per_second"]) * float(r["epoch_seconds"]) for r in rows)
+train_s = max((sum(float(r["epoch_seconds"]) for r in csv.DictReader(open(p))) for p in root.glob("*/metrics.csv")), default=0)
+print(f"RESULT fused_{k}_epochs_done {len(rows)} of {2 * k}")
+if train_s:
+    print(f"RESULT fused_{k}_aggregate_train_images_per_second {images / train_s:.0f} (training time only)")
+print(f"RESULT fused_{k}_wall_seconds {t1 - t0:.0f} (start-up included)")
 PY
 done
 
-echo "== 4. the final recipe, 50 epochs (if time allows)"
-if [ "$(left)" -gt 120 ]; then
-  timeout "$(left)" python3 run.py $DATA trainer.progress_bar=false hydra.run.dir="$OUTDIR/final" 2>&1 | grep -E "epoch (10|20|30|40|50)/50|test_acc|error"
-  python3 -c "import json; s=json.load(open('$OUTDIR/final/summary.json')); print(f\"RESULT final_recipe_test_acc {s.get('test_acc')} goal >=0.92\"); print(f\"RESULT final_recipe_wall_seconds {s.get('wall_seconds'):.0f} goal <=90\")" 2>/dev/null \
-    || echo "final recipe did not finish in the time left"
-else
-  echo "skipped: $(left) s left"
-fi
+echo "== 2. VGG16 training throughput (img/s), a cell at a time"
+[ "$(left)" -gt 20 ] && timeout "$(left)" python3 bench/gpu_throughput.py "${STEPS:-60}" ${EXTRA:-} 2>&1 \
+  | grep -v Warning | tee "$OUTDIR/throughput.txt"
 echo "total $(( $(date +%s) - START )) s"
