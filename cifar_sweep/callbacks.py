@@ -138,30 +138,37 @@ class GridProgress(Callback):
 
 
 class Refusals(Callback):
-    """A sweep whose jobs are refused one after another with the same error line stops at the
-    `limit`-th with one line and exit 2: a mistake outside the swept values (a module missing from
-    PYTHONPATH, an unset variable, data not there) would refuse every job left, and use up a search's
-    n_trials. Counted where jobs run one after another in the sweep's process (the basic launcher, for a
-    grid or a search); each job of joblib, Slurm or a fused group still says its own line."""
+    """A sweep whose jobs are refused one after another with the same error line, for `limit` different
+    sets of values, stops there with one line and exit 2: a mistake outside the swept values (a module
+    missing from PYTHONPATH, an unset variable, data not there) would refuse every job left, and use up a
+    search's n_trials. A search that samples one bad value again is refused with the same line for the
+    same values: that is the value's fault, each such trial fails and the search goes on. Counted where
+    jobs run one after another in the sweep's process (the basic launcher, for a grid or a search); each
+    job of joblib, Slurm or a fused group still says its own line."""
 
     def __init__(self, limit: int | None = 3) -> None:
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             refuse(f"hydra.callbacks.refusals.limit={limit!r}: must be a whole number >= 1, or null for no limit")
-        self.limit, self.count = limit or math.inf, 0
+        self.limit = limit or math.inf
         self.line: str | None = None  # the last job's refusal, None if it was not refused
+        self.values: set[tuple[str, ...]] = set()  # the overrides of the jobs refused with it in a row
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
         result = task.RESULT.get()
         if result is None or not sweeps.is_multirun(config.hydra):
             return
         line = result.summary.get("error") if result.outcome is task.JobOutcome.REFUSED else None
-        self.count = self.count + 1 if line is not None and line == self.line else int(line is not None)
+        if line is None or line != self.line:
+            self.values = set()
         self.line = line
-        if self.count >= self.limit and threading.current_thread() is threading.main_thread():
+        if line is None:
+            return
+        self.values.add(tuple(config.hydra.overrides.task))
+        if len(self.values) >= self.limit and threading.current_thread() is threading.main_thread():
             resume = f"; once it is fixed, continue with: {exits.NOW.resume}" if exits.NOW else ""
             refuse(
                 f"hydra.callbacks.refusals.limit={self.limit}: the sweep in {config.hydra.sweep.dir} stopped, as "
-                f"its last {self.count} jobs were refused with the same error ({line}){resume}"
+                f"its last {len(self.values)} jobs were refused with the same error ({line}){resume}"
             )
 
 

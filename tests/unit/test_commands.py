@@ -8,8 +8,10 @@ import sys
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
+from omegaconf import OmegaConf
 
-from cifar_sweep import exits, sweeps
+from cifar_sweep import exits, sweeps, task
 from cifar_sweep.callbacks import Refusals
 
 NAMES = [
@@ -66,3 +68,36 @@ def test_a_refusal_limit_that_is_not_a_whole_number_from_1_is_one_line(capsys, l
     assert capsys.readouterr().err == (
         f"error: hydra.callbacks.refusals.limit={limit!r}: must be a whole number >= 1, or null for no limit\n"
     )
+
+
+def refused_job(refusals: Refusals, line: str, values: list[str]) -> None:
+    """One job of a sweep ends, refused with `line`, as the callback sees it."""
+    config = OmegaConf.create(
+        {"hydra": {"mode": RunMode.MULTIRUN, "sweep": {"dir": "sweep"}, "overrides": {"task": values}}}
+    )
+    task.RESULT.set(task.JobResult(task.JobOutcome.REFUSED, {"status": "failed", "error": line}))
+    refusals.on_job_end(config, job_return=None)
+
+
+def test_one_bad_value_sampled_again_fails_its_trials_and_the_sweep_goes_on():
+    refusals = Refusals(3)
+    for _ in range(5):  # a search that samples lr=-1.0 five times: the value's fault, every time
+        refused_job(refusals, "error: optimizer.lr=-1.0: must be > 0", ["optimizer.lr=-1.0"])
+
+
+def test_one_line_for_three_sets_of_values_in_a_row_stops_the_sweep(capsys):
+    refusals = Refusals(3)
+    refused_job(refusals, "error: no module named 'models'", ["optimizer.lr=0.1"])
+    refused_job(refusals, "error: no module named 'models'", ["optimizer.lr=0.1"])  # the same values again
+    refused_job(refusals, "error: no module named 'models'", ["optimizer.lr=0.2"])
+    with pytest.raises(SystemExit) as stop:
+        refused_job(refusals, "error: no module named 'models'", ["optimizer.lr=0.3"])
+    assert stop.value.code == 2
+    assert "its last 3 jobs were refused with the same error" in capsys.readouterr().err
+
+
+def test_another_line_between_them_starts_the_count_again():
+    refusals = Refusals(2)
+    refused_job(refusals, "error: a", ["x=1"])
+    refused_job(refusals, "error: b", ["x=2"])
+    refused_job(refusals, "error: a", ["x=3"])
