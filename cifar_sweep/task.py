@@ -26,7 +26,7 @@ from cifar_sweep.config import validate
 from cifar_sweep.errors import UserError, one_line, say
 from cifar_sweep.naming import job_name
 from cifar_sweep.optuna_link import TrialLink
-from cifar_sweep.placement import place
+from cifar_sweep.placement import Placement, placed
 from cifar_sweep.results import Summary
 from cifar_sweep.resume import PreviousRun
 from cifar_sweep.runner import EpochRunner
@@ -122,7 +122,14 @@ def attempt(
     if cfg.trainer.resume and previous.summary is not None and previous.finished:
         log.info("already %s in %s; nothing to resume", previous.summary["status"], previous.path)
         return JobOutcome.SKIPPED, previous.summary
-    placement = place(cfg, hydra_cfg, fused=isinstance(runner, fusion.FusedRunner))
+    with placed(cfg, hydra_cfg, fused=isinstance(runner, fusion.FusedRunner)) as placement:
+        return JobOutcome.TRAINED, trained(cfg, hydra_cfg, previous, runner, placement)
+
+
+def trained(
+    cfg: DictConfig, hydra_cfg, previous: PreviousRun, runner: EpochRunner | None, placement: Placement
+) -> Summary:
+    """The run trained on `placement`, its tracker and its trial told of each epoch and of its end."""
     if previous.trained is None:
         previous.remember()
     multirun = sweeps.is_multirun(hydra_cfg)
@@ -150,4 +157,4 @@ def attempt(
     if trial is not None:
         trial.record(summary)
     tracker.finish(summary)
-    return JobOutcome.TRAINED, summary
+    return summary
