@@ -38,6 +38,7 @@ SUITE = {  # the rows of docs/performance.md's table: its number -> the benchmar
     "7": ["plugin_scan.py", "7"],
     "8": ["slurm.py", "8"],
     "9": ["fusion.py", "4000", "0.125", "3", "3"],
+    "10": ["checkpoint.py", "7"],
 }
 
 

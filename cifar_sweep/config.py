@@ -17,6 +17,7 @@ from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 from cifar_sweep import RESNET_TARGET, VGG_TARGET
 from cifar_sweep.arrays import RESAMPLING
 from cifar_sweep.augment import INTERPOLATIONS
+from cifar_sweep.checkpoints import every
 from cifar_sweep.errors import UserError, one_line
 from cifar_sweep.models import VGG_LAYERS, check_output, narrowest_channels, scaled
 from cifar_sweep.results import OBJECTIVES
@@ -191,6 +192,7 @@ def validate(cfg: DictConfig) -> None:
         _positive("trainer.threads", t.threads, integer=True)
     if t.patience is not None:
         _positive("trainer.patience", t.patience, integer=True)
+    every(t.checkpoint_every)
     for flag in ("compile", "deterministic", "resume", "progress_bar"):
         _one_of(f"trainer.{flag}", t[flag], (True, False))
 

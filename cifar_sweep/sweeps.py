@@ -34,6 +34,7 @@ HARMLESS = (
     "trainer.resume",
     "trainer.progress_bar",
     "trainer.threads",
+    "trainer.checkpoint_every",
     "data.cache_dir",
     "data.download",
     "name",

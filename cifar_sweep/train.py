@@ -97,7 +97,12 @@ def run_epoch(run: Run, runner: EpochRunner, epoch: int, progress: Progress) -> 
 
 
 def fit(
-    run: Run, runner: EpochRunner, progress: Progress, metrics: MetricsLog, ckpt_dir: Path, on_epoch: OnEpoch | None
+    run: Run,
+    runner: EpochRunner,
+    progress: Progress,
+    metrics: MetricsLog,
+    saver: checkpoints.Saver,
+    on_epoch: OnEpoch | None,
 ) -> Ending:
     """The epochs still to do, each recorded, then the test set."""
     try:
@@ -106,15 +111,16 @@ def fit(
             if stopped_early:
                 break
             row = run_epoch(run, runner, epoch, progress)
-            # The row first, the checkpoint last: a kill between them leaves a checkpoint of the epoch
-            # before, whose resume drops this row (MetricsLog keeps rows up to the checkpoint's epoch)
-            # and trains the epoch again, to the same numbers.
+            # The row first, the checkpoint last: a kill between them leaves a checkpoint of an epoch
+            # before, whose resume drops the later rows (MetricsLog keeps rows up to the checkpoint's
+            # epoch) and trains those epochs again, to the same numbers.
             metrics.append(row)
-            checkpoints.save(run, progress, ckpt_dir, best=progress.finish_epoch(epoch, row["val_acc"]))
+            best = progress.finish_epoch(epoch, row["val_acc"])
+            stopped_early = progress.stale(run.patience) and epoch < run.epochs
+            saver.after_epoch(run, progress, best, final=epoch == run.epochs or stopped_early)
             log_epoch(run, row, progress)
             if on_epoch is not None:
                 on_epoch(epoch, row)
-            stopped_early = progress.stale(run.patience) and epoch < run.epochs
             if stopped_early:
                 log.info(
                     "%sstopping early: val_acc has not improved for %d epochs (best %.4f at epoch %d)",
@@ -167,7 +173,8 @@ def train(
     metrics = MetricsLog(run_dir, keep_epochs=progress.epochs_done)
     params = count_params(run.model)
     describe(cfg, run, params)
-    ending = fit(run, runner, progress, metrics, run_dir / "checkpoints", on_epoch)
+    saver = checkpoints.Saver(run_dir / "checkpoints", cfg.trainer.checkpoint_every)
+    ending = fit(run, runner, progress, metrics, saver, on_epoch)
     summary = summarize(ending, progress, metrics.rows, params, placement, run.splits["train"].classes)
     if summary["status"] == status.COMPLETED:
         log.info(

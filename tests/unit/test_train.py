@@ -9,6 +9,7 @@ import torch
 from cifar_sweep import checkpoints
 from cifar_sweep import train as training
 from cifar_sweep.config import validate
+from cifar_sweep.errors import UserError
 from cifar_sweep.placement import Placement
 from cifar_sweep.results import METRICS_COLUMNS
 
@@ -41,10 +42,47 @@ def test_two_epoch_synthetic_run_learns_and_writes_its_records(tmp_path, fast_cf
         assert float(r["train_loss"]) > 0 and float(r["lr"]) > 0 and float(r["images_per_second"]) > 0
     assert float(rows[1]["lr"]) < float(rows[0]["lr"])  # cosine decays
     assert summary["final_val_acc"] == float(rows[-1]["val_acc"])
-    for name in ("last.pt", "best.pt"):
-        ckpt = checkpoints.load(tmp_path / "checkpoints" / name, torch.device("cpu"))  # weights_only
-        assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= ckpt.keys()
-    assert checkpoints.load(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))["epoch"] == 2
+    last = checkpoints.load(tmp_path / "checkpoints" / "last.pt", torch.device("cpu"))  # weights_only
+    assert {"model", "optimizer", "scheduler", "epoch", "rng"} <= last.keys() and last["epoch"] == 2
+    best = checkpoints.load(tmp_path / "checkpoints" / "best.pt", torch.device("cpu"))
+    assert best.keys() == {"model", "epoch", "val_acc"}  # the weights alone: a third of last.pt with Adam
+    assert best["epoch"] == summary["best_epoch"] and best["val_acc"] == summary["best_val_acc"]
+
+
+def saves(tmp_path, fast_cfg, monkeypatch, *overrides) -> tuple[list[tuple[str, int]], dict]:
+    """The (file, epoch) of every checkpoint a run writes, in order, and its summary."""
+    written: list[tuple[str, int]] = []
+    write = checkpoints.write
+
+    def recorded(path, state) -> None:
+        written.append((path.name, state["epoch"]))
+        write(path, state)
+
+    monkeypatch.setattr(checkpoints, "write", recorded)
+    summary = train(fast_cfg(*SMALL, *overrides), tmp_path)
+    return written, summary
+
+
+def test_checkpoint_every_n_epochs_saves_then_and_at_the_end_with_the_best_weights_of_between(
+    tmp_path, fast_cfg, monkeypatch
+):
+    written, summary = saves(tmp_path, fast_cfg, monkeypatch, "trainer.epochs=5", "trainer.checkpoint_every=2")
+    assert [w for w in written if w[0] == "last.pt"] == [("last.pt", 2), ("last.pt", 4), ("last.pt", 5)]
+    best = [epoch for name, epoch in written if name == "best.pt"]
+    assert best[-1] == summary["best_epoch"]  # the best epoch's weights, kept until the next save
+    weights = checkpoints.load(tmp_path / "checkpoints" / "best.pt", torch.device("cpu"))
+    assert weights["epoch"] == summary["best_epoch"] and weights["val_acc"] == summary["best_val_acc"]
+
+
+def test_checkpoint_every_few_seconds_saves_only_at_the_end_of_a_short_run(tmp_path, fast_cfg, monkeypatch):
+    written, _ = saves(tmp_path, fast_cfg, monkeypatch, "trainer.epochs=3", "trainer.checkpoint_every=5min")
+    assert [w for w in written if w[0] == "last.pt"] == [("last.pt", 3)]
+
+
+@pytest.mark.parametrize("value", [0, -1, "0s", "1h", "fast", True, 1.5])
+def test_a_checkpoint_every_that_is_not_epochs_or_seconds_is_one_line(fast_cfg, value):
+    with pytest.raises(UserError, match=r"trainer.checkpoint_every=.*: must be a whole number of epochs >= 1, or a"):
+        validate(fast_cfg(f"trainer.checkpoint_every={value}"))
 
 
 def test_patience_stops_a_run_that_cannot_learn(tmp_path, fast_cfg):
