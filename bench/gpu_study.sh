@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The study's final recipe at full scale on one GPU, in one command under 9 minutes, parts in order of value
 # (timeouts from bench/lab/estimate.py's estimates, x1.5; the table is in bench/lab/README.md):
-#   1. fast:      experiment=study_final with bf16 autocast, channels_last and torch.compile (fused Adam is
-#                 on for CUDA anyway): the speed knobs only, the notebook's settings otherwise   (205 s)
+#   1. fast:      experiment=study_final with bf16 autocast, channels_last, torch.compile and fused Adam:
+#                 the speed knobs only, the notebook's settings otherwise   (205 s)
 #   2. faithful:  experiment=study_final as it is (fp32, TF32 off): the notebook, setting for setting
 #                 (estimated 338 s: it gets the time left, and a timeout still reports its epochs and rate)
 #   3. seed 1 of both, while time is left
@@ -10,11 +10,13 @@
 # folder (metrics.csv, summary.json), its log, and RESULT lines here. From the repo root:
 #   CIFAR10_DIR=/path/to/cifar10 bash bench/gpu_study.sh
 # Without train.npz/test.npz in CIFAR10_DIR it trains on a synthetic set of the same size (said below).
-# EXTRA adds overrides to every run (the CPU rehearsal, bench/lab/rehearse.sh, makes each run tiny).
+# EXTRA adds overrides to every run (the CPU rehearsal, bench/lab/rehearse.sh, makes each run tiny); SCALE
+# multiplies every part's timeout (the rehearsal's CPU). Both runs save last.pt once a minute
+# (trainer.checkpoint_every=60s), not after each ~1 s epoch: a full checkpoint is 169 MiB.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
-BUDGET=${BUDGET:-510}
+BUDGET=$(( ${BUDGET:-510} * ${SCALE:-1} ))
 OUTDIR=${OUT:-/tmp/gpu-study}; mkdir -p "$OUTDIR"
 export PYTHONUNBUFFERED=1 CIFAR_SWEEP_CACHE=${CIFAR_SWEEP_CACHE:-/tmp/cifar-sweep-cache}
 left() { echo $(( BUDGET - ($(date +%s) - START) )); }
@@ -27,13 +29,13 @@ else
 fi
 echo "data: $DATA; extra overrides: ${EXTRA:-none}"
 
-FAST="trainer.precision=bf16 trainer.channels_last=true trainer.compile=true"
+FAST="trainer.precision=bf16 trainer.channels_last=true trainer.compile=true trainer.fused_optimizer=true"
 run() {  # run NAME SECONDS OVERRIDES...
-  local name=$1 seconds=$2; shift 2
+  local name=$1 seconds=$(( $2 * ${SCALE:-1} )); shift 2
   [ "$(left)" -gt 30 ] || { echo "skipped $name: $(left) s left"; return; }
   [ "$seconds" -le "$(left)" ] || seconds=$(left)
   echo "== $name (timeout ${seconds} s): $*"
-  timeout "$seconds" python3 run.py experiment=study_final $DATA "$@" ${EXTRA:-} trainer.progress_bar=false \
+  timeout "$seconds" python3 run.py experiment=study_final $DATA "$@" ${EXTRA:-} trainer.progress_bar=false trainer.checkpoint_every=60s \
     hydra.run.dir="$OUTDIR/$name" > "$OUTDIR/$name.log" 2>&1
   local code=$?
   echo "exit $code$([ $code = 124 ] && echo ' (its timeout)')"

@@ -39,6 +39,7 @@ SUITE = {  # the rows of docs/performance.md's table: its number -> the benchmar
     "8": ["slurm.py", "8"],
     "9": ["fusion.py", "4000", "0.125", "3", "3"],
     "10": ["checkpoint.py", "7"],
+    "11": ["cpu_defaults.py", "5", "40"],
 }
 
 

@@ -188,6 +188,7 @@ def validate(cfg: DictConfig) -> None:
     _one_of("trainer.device", t.device, DEVICES)
     _one_of("trainer.precision", t.precision, PRECISIONS)
     _one_of("trainer.channels_last", t.channels_last, ("auto", True, False))
+    _one_of("trainer.fused_optimizer", t.fused_optimizer, ("auto", True, False))
     if t.threads is not None:
         _positive("trainer.threads", t.threads, integer=True)
     if t.patience is not None:
@@ -304,7 +305,8 @@ def check_by_building(cfg: DictConfig) -> None:
     try:
         probe = torch.nn.Linear(1, 1, device="meta").to_empty(device="cpu")  # no draw from torch's generator
         torch.nn.init.zeros_(probe.weight), torch.nn.init.zeros_(probe.bias)
-        optimizer = build_optimizer(cfg.optimizer, probe, torch.device("cpu"), trust_of(cfg))
+        fused = cfg.trainer.fused_optimizer
+        optimizer = build_optimizer(cfg.optimizer, probe, torch.device("cpu"), trust_of(cfg), fused)
     except (ValueError, TypeError, RuntimeError) as e:
         raise UserError(
             f"optimizer: {cfg.optimizer._target_} refuses these arguments ({e}); "

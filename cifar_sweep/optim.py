@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cifar_sweep import targets
+from cifar_sweep.errors import UserError
 
 
 @dataclass
@@ -33,15 +34,26 @@ class Schedule:
             step(*([row[self.monitor]] if self.monitor else []))
 
 
+FUSED_DEVICES = ("cuda", "cpu")  # where torch has fused Adam, AdamW and SGD steps (CPU since torch 2.4)
+
+
 def build_optimizer(
-    opt_cfg, model: torch.nn.Module, device: torch.device, trust: Sequence[str] = ()
+    opt_cfg, model: torch.nn.Module, device: torch.device, trust: Sequence[str] = (), fused: str | bool = "auto"
 ) -> torch.optim.Optimizer:
     """The optimizer of `model`'s parameters: any torch.optim.Optimizer subclass (timm.optim.Lamb, yours)
-    or a trusted function (cifar_sweep/targets.py); fused steps on CUDA where it offers them."""
+    or a trusted function (cifar_sweep/targets.py). fused (trainer.fused_optimizer): its fused step
+    where it offers one on this device ("auto"), always (True: one line where it offers none) or never;
+    a `fused` argument in the optimizer's own config wins."""
     allowed = targets.whitelist("optimizer", opt_cfg, "optimizer", trust)
     make = instantiate(opt_cfg, _execution_whitelist_=allowed)  # a partial (_partial_: true)
+    offers = "fused" in inspect.signature(make.func).parameters and device.type in FUSED_DEVICES
+    if fused is True and not offers:
+        raise UserError(
+            f"trainer.fused_optimizer=true: {opt_cfg._target_} has no fused step on {device.type}; "
+            "use trainer.fused_optimizer=auto or false"
+        )
     extra = {}
-    if device.type == "cuda" and "fused" in inspect.signature(make.func).parameters:
+    if fused is not False and offers and "fused" not in make.keywords:
         extra["fused"] = True
     return make(model.parameters(), **extra)
 

@@ -100,6 +100,11 @@ class Run:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 
+# where trainer.channels_last=auto turns it on: not the CPU, where it slowed VGG16's training (0.94x) while
+# it sped up ResNet-18's (1.16x) and evaluation (docs/performance.md, 11)
+CHANNELS_LAST_AUTO = ("cuda",)
+
+
 def setup_torch(cfg, threads: int | None = None) -> None:
     """Seed, CPU threads, determinism and TF32."""
     torch.manual_seed(cfg.seed)
@@ -123,12 +128,13 @@ def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None)
     if cfg.batch_size > len(splits["train"]):
         raise UserError(f"batch_size={cfg.batch_size}: must be at most the {len(splits['train'])} training images")
     on_cuda = device.type == "cuda"
-    channels_last = on_cuda if cfg.trainer.channels_last == "auto" else bool(cfg.trainer.channels_last)
+    auto = device.type in CHANNELS_LAST_AUTO
+    channels_last = auto if cfg.trainer.channels_last == "auto" else cfg.trainer.channels_last
     dtype = torch.float64 if cfg.trainer.precision == "fp64" else torch.float32  # fp64: exact comparisons
     trust = trust_of(cfg)
     model = build_model(cfg.model, trust).to(device, dtype=dtype)
     model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    optimizer = build_optimizer(cfg.optimizer, model, device, trust)
+    optimizer = build_optimizer(cfg.optimizer, model, device, trust, cfg.trainer.fused_optimizer)
     schedule = build_schedule(cfg.scheduler, optimizer, splits["train"].steps(cfg.batch_size), trust)
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg.seed)

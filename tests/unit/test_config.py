@@ -99,6 +99,29 @@ def test_study_final_is_the_notebook_setting_for_setting():
     assert list(cfg.data.normalize.mean) == [0.5] * 3 and list(cfg.data.normalize.std) == [0.5] * 3
     assert cfg.data.val_size == 0 and cfg.data.train_subset is None
     assert cfg.objective == "test_acc"
+    assert cfg.trainer.fused_optimizer is False  # Adam's plain step: the fused one rounds otherwise
+
+
+@pytest.mark.parametrize(
+    "setting,overrides,fused",
+    [
+        ("auto", [], True),  # Adam's fused step on the CPU by default
+        ("false", [], None),
+        ("true", [], True),
+        ("auto", ["+optimizer.fused=false"], False),  # the optimizer's own argument wins
+        ("auto", ["optimizer=rmsprop"], "absent"),  # none to take: its own step
+    ],
+)
+def test_fused_optimizer_takes_the_fused_step_where_there_is_one(setting, overrides, fused):
+    import torch
+
+    from cifar_sweep.optim import build_optimizer
+
+    cfg = compose_cfg([*overrides, f"trainer.fused_optimizer={setting}"])
+    optimizer = build_optimizer(
+        cfg.optimizer, torch.nn.Linear(2, 2), torch.device("cpu"), (), cfg.trainer.fused_optimizer
+    )
+    assert optimizer.defaults.get("fused", "absent") == fused
 
 
 @pytest.mark.parametrize(
@@ -148,6 +171,7 @@ def test_regularization_options_set_what_they_name():
 KEYS = "cache_dir, channels, dir, download, eval_batch_size, image_size, interpolation, normalize, num_classes, "
 KEYS += "source, split_seed, train_subset, val_size"
 WHY = "(nothing would read it); its keys are"
+EVERY = "must be a whole number of epochs >= 1, or a time since the last save such as '120s' or '5min'"
 BAD_VALUES = [
     ("+data.foo=1", f"data.foo: no such key for data.source=cifar10 (nothing would read it); its keys are {KEYS}"),
     (
@@ -205,6 +229,13 @@ BAD_VALUES = [
     ("seed=-1", "seed=-1: must be an integer in [0, 2**64 - 1]"),
     ("seed=18446744073709551616", "seed=18446744073709551616: must be an integer in [0, 2**64 - 1]"),
     ("trainer.patience=0", "trainer.patience=0: must be a positive integer"),
+    ("trainer.fused_optimizer=maybe", "trainer.fused_optimizer='maybe': must be one of auto | True | False"),
+    (
+        "optimizer=rmsprop trainer.fused_optimizer=true",
+        "trainer.fused_optimizer=true: torch.optim.RMSprop has no fused step on cpu; use "
+        "trainer.fused_optimizer=auto or false",
+    ),
+    ("trainer.checkpoint_every=2h", "trainer.checkpoint_every='2h': " + EVERY),
 ]
 
 

@@ -81,7 +81,8 @@ def test_checkpoint_every_few_seconds_saves_only_at_the_end_of_a_short_run(tmp_p
 
 @pytest.mark.parametrize("value", [0, -1, "0s", "1h", "fast", True, 1.5])
 def test_a_checkpoint_every_that_is_not_epochs_or_seconds_is_one_line(fast_cfg, value):
-    with pytest.raises(UserError, match=r"trainer.checkpoint_every=.*: must be a whole number of epochs >= 1, or a"):
+    message = "must be a whole number of epochs >= 1, or a time since the last save"
+    with pytest.raises(UserError, match=rf"trainer.checkpoint_every=.*: {message} such as '120s' or '5min'"):
         validate(fast_cfg(f"trainer.checkpoint_every={value}"))
 
 
