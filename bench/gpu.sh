@@ -7,11 +7,12 @@
 #   CIFAR10_DIR=/path/to/cifar10 bash bench/gpu.sh      (results also go to $OUT, default /tmp/gpu-bench)
 # Without train.npz/test.npz in CIFAR10_DIR it measures on a synthetic set of the same size (said below).
 # EXTRA adds overrides to every run and cell (the CPU rehearsal, bench/lab/rehearse.sh, makes them tiny);
-# STEPS sets the throughput cells' steps (default 60).
+# STEPS sets the throughput cells' steps (default 60); SCALE multiplies every part's timeout (the rehearsal's
+# CPU runs bf16 ~10x slower than a GPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
-BUDGET=${BUDGET:-210}
+BUDGET=$(( ${BUDGET:-210} * ${SCALE:-1} ))
 export PYTHONUNBUFFERED=1 CIFAR_SWEEP_CACHE=${CIFAR_SWEEP_CACHE:-/tmp/cifar-sweep-cache}
 OUTDIR=${OUT:-/tmp/gpu-bench}; mkdir -p "$OUTDIR"
 if [ -f "${CIFAR10_DIR:-data/cifar10}/train.npz" ]; then
@@ -26,7 +27,7 @@ left() { echo $(( BUDGET - ($(date +%s) - START) )); }
 
 echo "== 1. fused trials on one GPU (hydra/launcher=fused, k runs as one model, 2 epochs each, bf16)"
 for k in 1 4 8; do
-  seconds=$([ $k = 8 ] && echo 42 || echo 38)
+  seconds=$(( $([ $k = 8 ] && echo 42 || echo 38) * ${SCALE:-1} ))
   [ "$(left)" -gt "$seconds" ] || { echo "skipped k=$k: $(left) s left"; continue; }
   t0=$(date +%s.%N)
   timeout "$seconds" python3 run.py -m $DATA trainer.epochs=2 trainer.precision=bf16 "seed=$(seq -s, 0 $((k-1)))" \

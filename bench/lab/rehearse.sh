@@ -14,6 +14,7 @@ REHEARSAL=${REHEARSAL:-/tmp/gpu-rehearsal}
 PY312=${PY312:-$(command -v python3.12 || ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1)}
 IMAGE=$REHEARSAL/image
 TINY="model.width=0.125 data.train_subset=512 trainer.epochs=2"  # keys of data=cifar10 and of data=synthetic
+SCALE=${SCALE:-4}  # the parts' timeouts and budgets, times this: the 2-core CPU runs bf16 and compiles slowly
 fail() { echo "rehearsal: $*"; exit 1; }
 
 [ -x "${PY312:-}" ] || fail "no Python 3.12 found: set PY312 to one"
@@ -35,7 +36,7 @@ echo "the copy: ${size} MiB (limit 64)"
 
 cd "$REHEARSAL/tree"
 rm -rf /tmp/site /tmp/cifar10 /tmp/gpu-study /tmp/gpu-bench  # a fresh machine
-export PATH="$IMAGE/bin:$PATH" PIP_NO_INDEX=1 PYTHONPATH= EXTRA="$TINY"
+export PATH="$IMAGE/bin:$PATH" PIP_NO_INDEX=1 PYTHONPATH= EXTRA="$TINY" SCALE
 log=$REHEARSAL/rehearsal.log
 {
   echo "== command 1: bash bench/lab/gpu_lab.sh"
