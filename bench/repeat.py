@@ -40,6 +40,7 @@ SUITE = {  # the rows of docs/performance.md's table: its number -> the benchmar
     "9": ["fusion.py", "4000", "0.125", "3", "3"],
     "10": ["checkpoint.py", "7"],
     "11": ["cpu_defaults.py", "5", "40"],
+    "12": ["claims_simulation.py", "4000", "0"],
 }
 
 
