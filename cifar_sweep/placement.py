@@ -116,10 +116,16 @@ def gpu_names() -> list[str]:
 
 def _take(names: Sequence[str], folder: Path) -> tuple[int, int]:
     """(GPU index, lock file descriptor) of the first free claim, GPU-major within each slot."""
-    folder.mkdir(parents=True, exist_ok=True)
     for slot in itertools.count():
         for index, name in enumerate(names):
-            fd = os.open(folder / f"{name.replace(os.sep, '_')}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(folder / f"{name.replace(os.sep, '_')}.{slot}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise UserError(
+                    f"CIFAR_SWEEP_GPU_CLAIMS={str(folder)!r}: cannot write the GPU claims there ({e.strerror}); "
+                    "set CIFAR_SWEEP_GPU_CLAIMS to a writable folder"
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -8,7 +8,10 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from cifar_sweep import placement
+from cifar_sweep.errors import UserError
 
 CLAIMER = """
 import sys, time
@@ -90,3 +93,11 @@ def test_gpu_names_are_the_visible_devices_where_torch_gives_no_uuid(monkeypatch
     assert placement.gpu_names() == ["3", "5"]
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert placement.gpu_names() == ["0", "1"]
+
+
+def test_a_claims_folder_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match=r"CIFAR_SWEEP_GPU_CLAIMS='.*file/claims': cannot write the GPU claims there"):
+        with placement.gpu_claimed(["GPU-a", "GPU-b"], tmp_path / "file" / "claims"):
+            pass
+    assert placement._claim == {}
