@@ -11,7 +11,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def placed(cfg, hydra_cfg, fused: bool = False) -> Iterator[Placement]:
     job_num = hydra_cfg.job.get("num") or 0
     parallel = 1 if fused else parallel_jobs(hydra_cfg)
     several = cfg.trainer.device in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1
-    with gpu_claimed(gpu_names()) if several else _unclaimed() as gpu_index:
+    with gpu_claimed(gpu_names()) if several else nullcontext(0) as gpu_index:
         yield Placement(
             device=resolve_device(cfg.trainer.device, gpu_index),
             threads=threads(cfg.trainer.threads, parallel),
@@ -153,8 +153,3 @@ def gpu_claimed(names: Sequence[str], folder: Path | None = None) -> Iterator[in
             if _claim["users"] == 0:
                 os.close(_claim.pop("fd"))  # closing the descriptor releases the flock
                 _claim.clear()
-
-
-@contextmanager
-def _unclaimed() -> Iterator[int]:
-    yield 0
