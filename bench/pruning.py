@@ -24,7 +24,14 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def search(
-    pruner: str, n_trials: int, epochs: int, train: int, warmup: int, folder: Path, extra: tuple[str, ...] = ()
+    pruner: str,
+    n_trials: int,
+    epochs: int,
+    train: int,
+    warmup: int,
+    folder: Path,
+    extra: tuple[str, ...] = (),
+    sampler_seed: int = 42,
 ) -> tuple[int, float, float, dict]:
     start = time.perf_counter()
     pruner_args = [f"hydra/sweeper/pruner={pruner}"]
@@ -43,7 +50,7 @@ def search(
             "data.val_size=2000",
             "trainer.progress_bar=false",
             f"hydra.sweeper.n_trials={n_trials}",
-            "hydra.sweeper.sampler.seed=42",
+            f"hydra.sweeper.sampler.seed={sampler_seed}",
             *pruner_args,
             *extra,
         ],

@@ -41,6 +41,7 @@ SUITE = {  # the rows of docs/performance.md's table: its number -> the benchmar
     "10": ["checkpoint.py", "7"],
     "11": ["cpu_defaults.py", "5", "40"],
     "12": ["claims_simulation.py", "4000", "0"],
+    "6d": ["pruning_seeds.py", "42,0,1,2"],
 }
 
 
