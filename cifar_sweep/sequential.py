@@ -156,7 +156,7 @@ def run_claim(claim: Claim, looks: Looks, draw: Callable[[str, int], np.ndarray]
     decided: dict[tuple[str, str | None], str] = {}
     for look, n in enumerate(looks.seeds):
         grow = set(cells) if look == 0 else open_cells(claim, decided)
-        for cell in grow:
+        for cell in (c for c in cells if c in grow):  # the claim's order, not a set's: the same draws every run
             values[cell] = np.concatenate([values[cell], draw(cell, n - len(values[cell]))])
         for pair in comparisons(claim):
             if pair not in decided and (verdict := decide(claim, pair, values, look, looks)) is not None:
