@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 
 HOLDS, FAILS = "holds", "does not hold"
-KINDS = ("better", "winner", "equivalent", "reaches", "overfits")
 
 
 @dataclass(frozen=True)
