@@ -205,3 +205,34 @@ def test_three_workers_share_one_postgres_study_prune_and_hide_its_password(tmp_
     jobs = collect(tmp_path)
     assert set(jobs["trial_state"]) <= {"COMPLETE", "PRUNED"}
     assert (jobs["optimizer.lr"] == 1e-9).sum() == (jobs["trial_state"] == "PRUNED").sum()  # exactly the hopeless
+
+
+RACE = """
+import sys, time
+from optuna_pruning_sweeper.study import open_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+open_storage(sys.argv[1])
+"""
+
+
+def test_workers_started_together_on_a_new_postgres_database_all_open_it(postgres_url):
+    """Optuna creates its tables on first open; six processes doing that at one instant race, and the
+    losers (a unique violation in pg_type, DuplicateTable, DuplicateObject) must open the tables the
+    winner made. Opened without retrying, most rounds of six lose some workers; the unit tests in
+    plugins/optuna_pruning_sweeper/tests/test_sweeper.py pin each of those errors."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    for round_ in range(3):
+        database = f"race_{os.getpid()}_{round_}"
+        with engine.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {database}"))
+        url = postgres_url.rsplit("/", 1)[0] + "/" + database
+        start = str(time.time() + 4.0)  # after every interpreter has imported optuna
+        workers = [
+            subprocess.Popen([sys.executable, "-c", RACE, url, start], stderr=subprocess.PIPE, text=True)
+            for _ in range(6)
+        ]
+        errors = [worker.communicate(timeout=120)[1] for worker in workers]
+        assert [worker.returncode for worker in workers] == [0] * 6, "\n".join(errors)[-3000:]
+    engine.dispose()

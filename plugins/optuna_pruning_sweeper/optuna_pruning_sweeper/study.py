@@ -91,19 +91,17 @@ def rdb_storage(url: str, **kwargs: Any):
 
 def open_storage(url: str, attempts: int = 5) -> Any:
     """The study's RDBStorage (rdb_storage). Workers started together on a new database race to create
-    Optuna's tables: the losers find them there on a later attempt. Any other error is one line naming
-    the storage, exit 2."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    Optuna's tables: the losers (a unique violation, a table or type that "already exists", SQLite's
+    lock) find them there on a later attempt. Any other error is one line naming the storage, exit 2."""
+    from sqlalchemy.exc import DBAPIError
 
     error: Exception | None = None
     for attempt in range(attempts):
         try:
             return rdb_storage(url)
-        except (IntegrityError, OperationalError) as e:
+        except DBAPIError as e:
             error = e
-            if isinstance(e, OperationalError) and not any(
-                race in str(e) for race in ("already exists", "database is locked")
-            ):
+            if not _lost_creation_race(e):
                 break  # a wrong URL or a server that is down: no point retrying
             time.sleep(0.5 * (attempt + 1))
         except Exception as e:
@@ -113,6 +111,16 @@ def open_storage(url: str, attempts: int = 5) -> Any:
     fail(
         f"hydra.sweeper.storage={mask_password(url)!r}: cannot open it ({reason}); check the URL "
         "(sqlite:///path.db or postgresql://user:pass@host/db), that the server runs, and the credentials"
+    )
+
+
+def _lost_creation_race(error: Exception) -> bool:
+    """Whether opening failed only because another process created the schema at the same moment:
+    PostgreSQL reports that as a unique violation in pg_type or as DuplicateTable/DuplicateObject."""
+    from sqlalchemy.exc import IntegrityError
+
+    return isinstance(error, IntegrityError) or any(
+        race in str(error) for race in ("already exists", "database is locked")
     )
 
 

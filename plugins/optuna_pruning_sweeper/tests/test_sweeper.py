@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 
 from hydra_plugins.optuna_pruning_sweeper.optuna_pruning_sweeper import OptunaPruningSweeper
 from optuna_pruning_sweeper import Interrupted, compat, current_trial
+from optuna_pruning_sweeper import study as study_module
 
 pytestmark = pytest.mark.filterwarnings("error")  # as hydra-optuna-sweeper tests itself
 COMPLETE, PRUNED, FAIL = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
@@ -344,3 +345,48 @@ def test_ctrl_c_leaves_no_trial_running_and_the_next_sweep_runs_the_interrupted_
     study = sweep(hydra_sweep_runner, tmp_path, task, "hydra.sweeper.n_trials=3")
     assert [t.state for t in study.trials] == [COMPLETE, FAIL, COMPLETE, COMPLETE]
     assert study.trials[2].params == study.trials[1].params and calls[2] == calls[1]  # run again, same point
+
+
+@pytest.mark.parametrize(
+    "lost_race",
+    [
+        'IntegrityError: duplicate key value violates unique constraint "pg_type_typname_nsp_index"',
+        'ProgrammingError: relation "studies" already exists',
+        'ProgrammingError: type "studydirection" already exists',
+        "OperationalError: database is locked",
+    ],
+)
+def test_a_worker_that_loses_the_race_to_create_the_tables_opens_them_next(monkeypatch, lost_race) -> None:
+    """The errors PostgreSQL and SQLite raised when six workers opened one new database at once
+    (tests/e2e/test_optuna.py races real ones): each is retried, and the second attempt opens the study."""
+    from sqlalchemy import exc
+
+    kind, message = lost_race.split(": ", 1)
+    attempts: list[str] = []
+
+    def racing(url: str) -> str:
+        attempts.append(url)
+        if len(attempts) == 1:
+            raise getattr(exc, kind)("CREATE ...", {}, Exception(message))
+        return "storage"
+
+    monkeypatch.setattr(study_module, "rdb_storage", racing)
+    monkeypatch.setattr(study_module.time, "sleep", lambda seconds: None)
+    assert study_module.open_storage("postgresql://u:p@h/db") == "storage"
+    assert len(attempts) == 2
+
+
+def test_a_storage_that_cannot_be_reached_is_not_retried(monkeypatch, capsys) -> None:
+    from sqlalchemy import exc
+
+    attempts: list[str] = []
+
+    def refused(url: str) -> str:
+        attempts.append(url)
+        raise exc.OperationalError("connect", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(study_module, "rdb_storage", refused)
+    with pytest.raises(SystemExit):
+        study_module.open_storage("postgresql://u:secret@h/db")
+    assert len(attempts) == 1
+    assert "secret" not in capsys.readouterr().err
