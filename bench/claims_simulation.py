@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from cifar_sweep.sequential import FAILS, HOLDS, Claim, Looks, comparisons, decide, judge, run_claim
+from cifar_sweep.sequential import FAILS, HOLDS, Claim, Looks, comparisons, decide, fake_draw, judge, run_claim
 
 from _common import result, table
 
@@ -56,10 +56,6 @@ SCENARIOS = {
 }
 
 
-def drawer(means: dict[str, float], rng: np.random.Generator):
-    return lambda cell, n: rng.normal(means[cell], 1.0, n)
-
-
 def fixed_power(claim: Claim, means: dict[str, float], n: int, claims: int, rng: np.random.Generator) -> float:
     """The share of single tests at ALPHA on n seeds per cell that find the claim holds."""
     held = 0
@@ -75,10 +71,10 @@ def main(claims: int, seed: int) -> None:
     start = time.perf_counter()
     rows = []
     for name, (claim, boundary, holds) in SCENARIOS.items():
-        outcomes = [run_claim(claim, LOOKS, drawer(boundary, rng))[0] for _ in range(claims)]
+        outcomes = [run_claim(claim, LOOKS, fake_draw(boundary, rng))[0] for _ in range(claims)]
         wrong_holds = sum(v == HOLDS for v in outcomes) / claims
         wrong_fails = sum(v == FAILS for v in outcomes) / claims
-        runs = [run_claim(claim, LOOKS, drawer(holds, rng)) for _ in range(claims)]
+        runs = [run_claim(claim, LOOKS, fake_draw(holds, rng)) for _ in range(claims)]
         power = sum(v == HOLDS for v, _ in runs) / claims
         seeds = float(np.mean([sum(spent.values()) / len(spent) for _, spent in runs]))
         fixed = next(

@@ -7,6 +7,7 @@ of yours in that folder import as they do with `python -m`.
     cifar-sweep -m --config-dir my_conf model=my_net seed=0,1,2
     cifar-sweep collect multirun/<name>/<time>      the tables (= cifar-sweep-collect, python -m cifar_sweep.collect)
     cifar-sweep report --sweeps ...                 the study's report (= cifar-sweep-report)
+    cifar-sweep decide claims=NAME ...              claims decided with the seeds they need (cifar_sweep/decide.py)
 
 What a job does, from its config to its return value, is cifar_sweep/task.py.
 """
@@ -30,11 +31,11 @@ def app(cfg: DictConfig) -> float | optuna.TrialPruned:
 
 
 def main() -> None:
-    """Run the Hydra app on the command line's arguments; `collect` and `report` run those tools."""
-    if len(sys.argv) > 1 and sys.argv[1] in ("collect", "report"):
-        from cifar_sweep import collect, report
+    """Run the Hydra app on the command line's arguments; `collect`, `report` and `decide` run those tools."""
+    if len(sys.argv) > 1 and sys.argv[1] in ("collect", "report", "decide"):
+        from cifar_sweep import collect, decide, report
 
-        tool = {"collect": collect.main, "report": report.main}[sys.argv[1]]
+        tool = {"collect": collect.main, "report": report.main, "decide": decide.main}[sys.argv[1]]
         sys.exit(tool(sys.argv[2:]))
     if os.getcwd() not in sys.path:  # your packages beside your configs, as `python -m` finds them
         sys.path.insert(0, os.getcwd())

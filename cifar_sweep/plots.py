@@ -257,3 +257,45 @@ def write_all(
     seeds = bool(len(jobs)) and int(jobs.groupby(cell_labels(jobs, keys)).size().max()) > 1
     save(val_acc_figure(cells, order, pruned_points(jobs, curves), seeds), out_dir / "val_acc.png")
     plot_summary(table, keys, metric, out_dir / "summary.png")
+
+
+def claim_figure(
+    values: dict[str, dict[str, list[float]]], label: str, path: Path, title: str, target: float | None = None
+) -> None:
+    """A decided claim (cifar_sweep/decide.py): per part (a value of its `per` key, or the claim), each
+    cell's runs as dots in the order of their seeds, its mean as a bar and its 95 % CI where n >= 2;
+    a dotted line at the value a reaches claim names."""
+    from cifar_sweep.stats import confidence_interval
+
+    fig, axes = plt.subplots(
+        1,
+        len(values),
+        figsize=(max(4.5, 1.3 * max(len(v) for v in values.values()) + 2.0) * len(values), 3.8),
+        squeeze=False,
+    )
+    for ax, (part, cells) in zip(axes[0], values.items()):
+        for x, runs in enumerate(cells.values()):
+            runs_array = np.asarray(runs, float)
+            if len(runs_array):
+                ax.plot(np.full(len(runs_array), x), runs_array, "k.", markersize=6)
+                ax.hlines(runs_array.mean(), x - 0.3, x + 0.3, color="C0", linewidth=2)
+                low, high = confidence_interval(runs_array)
+                if np.isfinite(low):
+                    ax.vlines(x, low, high, color="C0", linewidth=1)
+            ax.annotate(
+                f"n={len(runs_array)}",
+                (x, 0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                ha="center",
+                fontsize="small",
+            )
+        if target is not None:
+            ax.axhline(target, color="k", linestyle=":", label=f"value {number(target)}")
+            ax.legend(fontsize="small")
+        ax.set_xticks(range(len(cells)), [str(c) for c in cells])
+        ax.set(title=part or None, ylabel=label, xlim=(-0.6, len(cells) - 0.4))
+    fig.suptitle(f"{title}\n(dots: one run each; bar: mean; line: 95 % CI)")
+    fig.tight_layout()
+    save(fig, path)

@@ -93,6 +93,8 @@ class Claim:
     others: tuple[str, ...] = ()
     margin: float = 0.0  # d, or v
     alpha: float = 0.05
+    split: int = 1  # judged as one of this many parts that must all hold (a claim `per` value): the
+    # fails side of each part is corrected for them, as `winner`'s is for its cells
 
 
 def t_value(x: np.ndarray, y: np.ndarray | None, shift: float) -> float:
@@ -124,11 +126,12 @@ def decide(
     if claim.kind == "equivalent":  # TOST: above -d and below d, each at alpha
         if t_value(x, y, -d) > c(claim.alpha) and t_value(x, y, d) < -c(claim.alpha):
             return HOLDS
-        beyond = c(claim.alpha / 2)  # shown beyond d on either side
+        beyond = c(claim.alpha / 2 / claim.split)  # shown beyond d on either side
         return FAILS if t_value(x, y, d) > beyond or t_value(x, y, -d) < -beyond else None
     if t_value(x, y, d) > c(claim.alpha):  # all comparisons must hold: each at alpha
         return HOLDS
-    return FAILS if t_value(x, y, d) < -c(claim.alpha / len(comparisons(claim))) else None  # any one: corrected
+    failing = c(claim.alpha / len(comparisons(claim)) / claim.split)  # any one: corrected
+    return FAILS if t_value(x, y, d) < -failing else None
 
 
 def judge(verdicts: Mapping[tuple[str, str | None], str | None]) -> str | None:
@@ -146,20 +149,44 @@ def open_cells(claim: Claim, decided: Mapping[tuple[str, str | None], str]) -> s
     return {c for pair in comparisons(claim) if pair not in decided for c in pair if c is not None}
 
 
-def run_claim(claim: Claim, looks: Looks, draw: Callable[[str, int], np.ndarray]) -> tuple[str | None, dict[str, int]]:
-    """Judge `claim` look by look, drawing seeds with draw(cell, n) -> n new values of that cell; returns
-    (verdict or None if still open after max_seeds, seeds spent per cell). What a decide command does
-    with real runs; the simulation calls it with a fake objective."""
-    cells = list(dict.fromkeys(c for pair in comparisons(claim) for c in pair if c is not None))
+def claim_cells(claim: Claim) -> list[str]:
+    """The claim's cells, in its order (the cell, then the others)."""
+    return list(dict.fromkeys(c for pair in comparisons(claim) for c in pair if c is not None))
+
+
+Draw = Callable[[dict[str, int]], Mapping[str, np.ndarray]]  # {cell: n} -> the first n values of each
+
+
+def run_claim(claim: Claim, looks: Looks, draw: Draw) -> tuple[str | None, dict[str, int]]:
+    """Judge `claim` look by look. draw({cell: n}) returns the first n values of each cell asked for
+    (those it returned before, and new ones); a cell not asked for keeps its values. Returns (verdict, or
+    None if still open after max_seeds, seeds spent per cell). The decide command's draw runs the seeds
+    (cifar_sweep/decide.py); the simulation's is a fake objective."""
+    cells = claim_cells(claim)
     values = {c: np.empty(0) for c in cells}
     decided: dict[tuple[str, str | None], str] = {}
     for look, n in enumerate(looks.seeds):
         grow = set(cells) if look == 0 else open_cells(claim, decided)
-        for cell in (c for c in cells if c in grow):  # the claim's order, not a set's: the same draws every run
-            values[cell] = np.concatenate([values[cell], draw(cell, n - len(values[cell]))])
+        values.update(draw({c: n for c in cells if c in grow}))  # the claim's order, not a set's
         for pair in comparisons(claim):
             if pair not in decided and (verdict := decide(claim, pair, values, look, looks)) is not None:
                 decided[pair] = verdict
         if (verdict := judge({pair: decided.get(pair) for pair in comparisons(claim)})) is not None:
             return verdict, {c: len(v) for c, v in values.items()}
     return None, {c: len(v) for c, v in values.items()}
+
+
+def fake_draw(
+    means: Mapping[str, float], rng: np.random.Generator
+) -> Callable[[dict[str, int]], dict[str, np.ndarray]]:
+    """A draw for run_claim without training: each cell's values are normal(mean, 1), drawn in the order
+    asked (the same draws every run for one rng seed)."""
+    drawn: dict[str, np.ndarray] = {}
+
+    def draw(wanted: dict[str, int]) -> dict[str, np.ndarray]:
+        for cell, n in wanted.items():
+            have = drawn.get(cell, np.empty(0))
+            drawn[cell] = np.concatenate([have, rng.normal(means[cell], 1.0, n - len(have))])
+        return {cell: drawn[cell] for cell in wanted}
+
+    return draw

@@ -1,4 +1,5 @@
-"""The study's six claims, the scales their grids run at, and the rule that judges each.
+"""The study's six claims (cifar_sweep/conf/claims/, one file each), the scales their grids run at, and
+the rule that judges each kind of claim at a fixed number of seeds.
 
 Each judge takes the numbers of a grid (per cell, the METRIC of its completed seeds; per run, its
 curves) and returns a `Verdict`; each rule says in words what its judge does.
@@ -6,82 +7,37 @@ curves) and returns a `Verdict`; each rule says in words what its judge does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from cifar_sweep import status
+from cifar_sweep import claims, sequential, status
+from cifar_sweep.claims import Claim
 from cifar_sweep.stats import ALPHA, compare_cells, confidence_interval, welch_p
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 METRIC = "test_acc"  # what the study compared: the final model's test accuracy
-STUDY_RESULT = 0.9228
-OVERFIT_RISE = 0.02  # the last epoch's validation loss must exceed its minimum by more than 2 %
+STUDY = ("overfitting", "regularization", "optimizers", "schedulers", "batch_sizes", "study_final")  # its files
 
 
-@dataclass(frozen=True)
-class Claim:
-    grid: str  # cifar_sweep/conf/experiment/<grid>.yaml
-    title: str
-    text: str  # the study's claim, in its own terms
-    axis: str  # the swept key that the claim compares
-    winner: str | None  # the cell the study adopted
-    study_epochs: int  # epochs of the grid at the study's scale
+@functools.cache
+def study_claims() -> tuple[Claim, ...]:
+    """The study's claims, read from their files (claims=overfitting, ...)."""
+    return tuple(claims.load(list(STUDY)))
 
 
-CLAIMS = [
-    Claim(
-        "overfitting",
-        "1. Without regularization, VGG overfits",
-        "VGG11, VGG16 and VGG19 trained for 20 epochs without regularization overfit: the training loss "
-        "keeps falling while the validation loss rises.",
-        "model",
-        None,
-        20,
-    ),
-    Claim(
-        "regularization",
-        "2. Weight decay + augmentation is the cure",
-        "Of augmentation, L2 weight decay and dropout, the study adopted weight decay + augmentation "
-        "(and not dropout): it should give the best test accuracy on each network.",
-        "regularization",
-        "weight_decay_augmentation",
-        20,
-    ),
-    Claim(
-        "optimizers",
-        "3. Adam is the best optimizer",
-        "Of Adam, RMSprop and SGD with momentum, Adam gives the best test accuracy.",
-        "optimizer",
-        "adam",
-        50,
-    ),
-    Claim(
-        "schedulers",
-        "4. Cosine annealing is the best schedule",
-        "Of four learning-rate schedulers, CosineAnnealingLR gives the best test accuracy.",
-        "scheduler",
-        "cosine",
-        50,
-    ),
-    Claim(
-        "batch_sizes",
-        "5. Batch 64 is the best batch size",
-        "Of batch sizes 16 to 128, 64 gives the best test accuracy.",
-        "batch_size",
-        "64",
-        50,
-    ),
-    Claim(
-        "study_final",
-        "6. The final recipe reaches 92.28 %",
-        "VGG16, Adam 1e-3, weight decay 5e-5, cosine, batch 64, 50 epochs reaches 92.28 % test accuracy.",
-        "seed",
-        None,
-        50,
-    ),
-]
+@functools.cache
+def study_epochs(name: str) -> int:
+    """The epochs of the study claim `name`'s grid as its experiment sets them: the study's."""
+    return int(claims.grid_config(next(c for c in study_claims() if c.name == name)).trainer.epochs)
+
+
+def winner(claim: Claim) -> str | None:
+    """The cell a winner claim says is best (the cell the study adopted)."""
+    return claim.cell if claim.kind == "winner" else None
+
 
 # Each scale: for the grids the study ran 20 and 50 epochs, the epochs and training images here.
 # cpu fits the six grids x 3 seeds in about an hour of 2 CPU cores, with width 1/8 networks.
@@ -93,22 +49,26 @@ STEP_GRIDS = ("overfitting", "regularization")  # grids whose every run uses Ste
 
 
 def grid_commands(claim: Claim, scale: str) -> list[tuple[str, list[str]]]:
-    """(sub-folder, overrides) of each invocation that makes one grid at `scale`. Epochs shrink with
-    the scale, and StepLR's step (10 of the study's 20 or 50 epochs) shrinks with them, so the
-    schedule keeps its shape; in the schedulers grid only the step cell has a step, so that cell
-    runs as its own invocation (collect reads both)."""
-    epochs, images = SCALES[scale][claim.study_epochs]
+    """(sub-folder, overrides) of each invocation that makes one grid at `scale`: the claim's grid over its
+    cells. Epochs shrink with the scale, and StepLR's step (10 of the study's 20 or 50 epochs) shrinks
+    with them, so the schedule keeps its shape; in the schedulers grid only the step cell has a step, so
+    that cell runs as its own invocation (collect reads both)."""
+    at_study = study_epochs(claim.name)
+    epochs, images = SCALES[scale][at_study]
     common = [
+        *claim.grid,
         *SCALES[scale]["overrides"],
         f"trainer.epochs={epochs}",
         f"data.train_subset={'null' if images is None else images}",
     ]
-    step = f"scheduler.step_size={max(1, round(10 * epochs / claim.study_epochs))}"
-    if claim.grid in STEP_GRIDS:
-        return [("", [*common, step])]
-    if claim.grid == "schedulers" and epochs != claim.study_epochs:
-        return [("", [*common, "scheduler=cosine,exponential,plateau"]), ("step", [*common, "scheduler=step", step])]
-    return [("", common)]
+    step = f"scheduler.step_size={max(1, round(10 * epochs / at_study))}"
+    every_cell = claim.override(claim.cells)
+    if claim.name in STEP_GRIDS:
+        return [("", [*common, every_cell, step])]
+    if claim.name == "schedulers" and epochs != at_study:
+        stepless = claim.override([c for c in claim.cells if c != "step"])
+        return [("", [*common, stepless]), ("step", [*common, claim.override(["step"]), step])]
+    return [("", [*common, every_cell])]
 
 
 # ---------------------------------------------------------------- rules and judges
@@ -121,27 +81,47 @@ class Verdict:
     details: list[str] = field(default_factory=list)
 
 
-WINNER_RULE = (
-    f"**Rule.** The claimed winner must have the highest mean {METRIC} and beat every other cell "
-    f"by Welch's t-test, p < {ALPHA}: then the claim *holds*. If another cell is better with "
-    f"p < {ALPHA}, it *does not hold*. Otherwise (a tie within noise, or fewer than 2 completed "
-    "seeds in a cell) it is *inconclusive*."
-)
-OVERFIT_RULE = (
-    f"**Rule.** A network overfits in a seed when its validation loss at the last epoch is more than "
-    f"{OVERFIT_RISE:.0%} above its minimum while its training loss at the last epoch is below the "
-    "training loss at that minimum. The claim *holds* when every network overfits in every seed, "
-    "*does not hold* when some network overfits in no seed, and is *inconclusive* otherwise."
-)
-FINAL_RULE = (
-    f"**Rule.** Judged only at the study's scale (width 1.0, 50 epochs, all 50,000 training images); "
-    f"otherwise *inconclusive*. There, it *holds* when {STUDY_RESULT:.2%} is below the mean or inside "
-    f"its 95 % confidence interval over seeds, and *does not hold* when the interval lies below it."
-)
+def winner_rule(alpha: float = ALPHA) -> str:
+    return (
+        f"**Rule.** The claimed winner must have the highest mean {METRIC} and beat every other cell "
+        f"by Welch's t-test, p < {alpha}: then the claim *holds*. If another cell is better with "
+        f"p < {alpha}, it *does not hold*. Otherwise (a tie within noise, or fewer than 2 completed "
+        "seeds in a cell) it is *inconclusive*."
+    )
 
 
-def winner_verdict(values: dict[str, np.ndarray], claimed: str) -> Verdict:
-    """values: the metric's per-seed values of each cell. See WINNER_RULE."""
+def overfit_rule(rise: float) -> str:
+    return (
+        f"**Rule.** A network overfits in a seed when its validation loss at the last epoch is more than "
+        f"{rise:.0%} above its minimum while its training loss at the last epoch is below the "
+        "training loss at that minimum. The claim *holds* when every network overfits in every seed, "
+        "*does not hold* when some network overfits in no seed, and is *inconclusive* otherwise."
+    )
+
+
+def reaches_rule(claim: Claim) -> str:
+    where = f"runs with {settings(claim.only_at)}" if claim.only_at else "any runs"
+    return (
+        f"**Rule.** Judged only on {where}; otherwise *inconclusive*. There, it *holds* when "
+        f"{claim.value:.2%} is below the mean or inside its 95 % confidence interval over seeds, and "
+        "*does not hold* when the interval lies below it."
+    )
+
+
+def fixed_rule(claim: Claim) -> str:
+    return (
+        f"**Rule.** The {claim.kind} claim's tests ({claims.KINDS[claim.kind]}; d = {claim.margin}) at "
+        f"alpha {claim.alpha} on the seeds there are, as cifar_sweep/sequential.py makes them at a single "
+        "look: *holds* or *does not hold* when they decide, else *inconclusive*."
+    )
+
+
+def settings(only_at: dict) -> str:
+    return ", ".join(f"{key}={'null' if value is None else value}" for key, value in only_at.items())
+
+
+def winner_verdict(values: dict[str, np.ndarray], claimed: str, alpha: float = ALPHA) -> Verdict:
+    """values: the metric's per-seed values of each cell. See winner_rule."""
     if claimed not in values:
         return Verdict(INCONCLUSIVE, f"no runs of {claimed}")
     if any(len(v) < 2 for v in values.values()):
@@ -152,27 +132,27 @@ def winner_verdict(values: dict[str, np.ndarray], claimed: str) -> Verdict:
         if cell == claimed:
             continue
         p = welch_p(mine, other)
-        if other.mean() > mine.mean() and p < ALPHA:
+        if other.mean() > mine.mean() and p < alpha:
             better.append(f"{cell} ({other.mean():.4f} vs {mine.mean():.4f}, p = {p:.2g})")
-        elif not (mine.mean() > other.mean() and p < ALPHA):
+        elif not (mine.mean() > other.mean() and p < alpha):
             ties.append(f"{cell} (p = {p:.2g})")
     if better:
         return Verdict(FAILS, "significantly better: " + ", ".join(better))
     if ties:
         return Verdict(INCONCLUSIVE, f"{claimed} is not significantly better than " + ", ".join(ties))
-    return Verdict(HOLDS, f"{claimed} beats every other cell with p < {ALPHA}")
+    return Verdict(HOLDS, f"{claimed} beats every other cell with p < {alpha}")
 
 
-def overfits(curve: pd.DataFrame) -> bool:
-    """One run's curves (epoch, train_loss, val_loss): see OVERFIT_RULE."""
+def overfits(curve: pd.DataFrame, rise_above: float) -> bool:
+    """One run's curves (epoch, train_loss, val_loss): see overfit_rule."""
     curve = curve.sort_values("epoch")
     low = curve["val_loss"].idxmin()
     rise = curve["val_loss"].iloc[-1] / curve.at[low, "val_loss"] - 1
-    return bool(rise > OVERFIT_RISE and curve["train_loss"].iloc[-1] < curve.at[low, "train_loss"])
+    return bool(rise > rise_above and curve["train_loss"].iloc[-1] < curve.at[low, "train_loss"])
 
 
 def overfitting_verdict(per_network: dict[str, list[bool]]) -> Verdict:
-    """per_network: for each network, whether each seed overfit. See OVERFIT_RULE."""
+    """per_network: for each network, whether each seed overfit. See overfit_rule."""
     details = [f"{net}: overfits in {sum(seeds)} of {len(seeds)} seeds" for net, seeds in per_network.items()]
     if not per_network or any(len(s) == 0 for s in per_network.values()):
         return Verdict(INCONCLUSIVE, "a network has no completed run", details)
@@ -184,18 +164,35 @@ def overfitting_verdict(per_network: dict[str, list[bool]]) -> Verdict:
     return Verdict(INCONCLUSIVE, "some seeds overfit and some do not", details)
 
 
-def final_verdict(values: np.ndarray, full_scale: bool) -> Verdict:
-    """values: the final recipe's per-seed test accuracy. See FINAL_RULE."""
-    if not full_scale:
-        return Verdict(INCONCLUSIVE, "not run at the study's scale, so not comparable with 92.28 %")
+def reaches_verdict(values: np.ndarray, value: float, comparable: bool, only_at: dict) -> Verdict:
+    """values: the cell's per-seed METRIC. See reaches_rule."""
+    if not comparable:
+        return Verdict(
+            INCONCLUSIVE, f"not run at {settings(only_at)}, so not comparable with {value:.2%}".replace("%", " %")
+        )
     if len(values) == 0:
         return Verdict(INCONCLUSIVE, "no completed run")
     low, high = confidence_interval(values)
-    if values.mean() >= STUDY_RESULT or (len(values) > 1 and low <= STUDY_RESULT <= high):
+    if values.mean() >= value or (len(values) > 1 and low <= value <= high):
         return Verdict(HOLDS, f"mean {values.mean():.4f}, 95 % CI [{low:.4f}, {high:.4f}]")
-    if len(values) > 1 and high < STUDY_RESULT:
-        return Verdict(FAILS, f"95 % CI [{low:.4f}, {high:.4f}] lies below {STUDY_RESULT}")
+    if len(values) > 1 and high < value:
+        return Verdict(FAILS, f"95 % CI [{low:.4f}, {high:.4f}] lies below {value}")
     return Verdict(INCONCLUSIVE, f"mean {values.mean():.4f} from {len(values)} run(s)")
+
+
+def fixed_verdict(claim: Claim, values: dict[str, np.ndarray]) -> Verdict:
+    """A better or equivalent claim at the seeds there are: sequential.py's test at a single look."""
+    if any(len(values.get(c, ())) < 2 for c in claim.cells):
+        return Verdict(INCONCLUSIVE, "fewer than 2 completed seeds in a cell")
+    n = min(len(values[c]) for c in claim.cells)
+    rule = claims.sequential_claim(claim)
+    signed = {c: (-1 if claim.mode == "min" else 1) * values[c][:n] for c in claim.cells}
+    verdicts = {
+        pair: sequential.decide(rule, pair, signed, 0, sequential.Looks(n, n)) for pair in sequential.comparisons(rule)
+    }
+    verdict = sequential.judge(verdicts)
+    shown = ", ".join(f"{a} vs {b}: {v or 'open'}" for (a, b), v in verdicts.items())
+    return Verdict(verdict or INCONCLUSIVE, f"{n} seeds a cell; {shown}")
 
 
 # ---------------------------------------------------------------- a grid's numbers, judged
@@ -231,21 +228,16 @@ def seed_table(table: pd.DataFrame, key: str | None, claimed: str | None, label:
     return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".4f")
 
 
-def overfit_per_network(jobs: pd.DataFrame, curves: pd.DataFrame) -> dict[str, list[bool]]:
-    per_net: dict[str, list[bool]] = {}
-    for row in jobs[jobs["status"] == status.COMPLETED].itertuples():
-        per_net.setdefault(str(row.model), []).append(overfits(curves[curves["dir"] == row.dir]))
-    return dict(sorted(per_net.items()))
+def overfit_per_cell(jobs: pd.DataFrame, curves: pd.DataFrame, key: str, rise: float) -> dict[str, list[bool]]:
+    per_cell: dict[str, list[bool]] = {}
+    for _, row in jobs[jobs["status"] == status.COMPLETED].iterrows():
+        per_cell.setdefault(str(row[key]), []).append(overfits(curves[curves["dir"] == row["dir"]], rise))
+    return dict(sorted(per_cell.items()))
 
 
-def overfit_counts(jobs: pd.DataFrame, curves: pd.DataFrame) -> str:
-    """'none 3/3, augmentation 0/3, ...': per regularization, the completed seeds that overfit."""
-    done = jobs[jobs["status"] == status.COMPLETED]
-    counts = {
-        cell: (sum(overfits(curves[curves["dir"] == d]) for d in group["dir"]), len(group))
-        for cell, group in done.groupby("regularization")
-    }
-    return ", ".join(f"{cell} {k}/{n}" for cell, (k, n) in counts.items())
+def overfit_counts(jobs: pd.DataFrame, curves: pd.DataFrame, key: str, rise: float) -> str:
+    """'none 3/3, augmentation 0/3, ...': per cell of `key`, the completed seeds that overfit."""
+    return ", ".join(f"{cell} {sum(s)}/{len(s)}" for cell, s in overfit_per_cell(jobs, curves, key, rise).items())
 
 
 @dataclass
@@ -255,52 +247,66 @@ class Judgement:
     tables: list[str]  # Markdown paragraphs: the seed tables and what they show
 
 
-def judge(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, full_scale: bool) -> Judgement:
-    """The claim judged on its grid's runs."""
-    if claim.grid == "overfitting":
+def judge(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, run_settings: dict) -> Judgement:
+    """The claim judged on its grid's runs; run_settings: the runs' flattened config (for only_at)."""
+    if claim.per:
+        return judge_per(claim, jobs, curves)
+    if claim.kind == "overfits":
         return Judgement(
-            overfitting_verdict(overfit_per_network(jobs, curves)),
-            OVERFIT_RULE,
-            [seed_table(cells(jobs, "model"), "model", None, "network"), ""],
+            overfitting_verdict(overfit_per_cell(jobs, curves, claim.key, claim.target)),
+            overfit_rule(claim.target),
+            [seed_table(cells(jobs, claim.key), claim.key, None, "network" if claim.key == "model" else claim.key), ""],
         )
-    if claim.grid == "regularization":
-        return judge_per_network(claim, jobs, curves)
-    if claim.grid == "study_final":
+    if claim.kind == "reaches":
         table = cells(jobs, None)
         values = next(iter(cell_values(table, None).values()), np.array([]))
+        comparable = all(claims.same_value(run_settings.get(k), v) for k, v in claim.only_at.items())
         return Judgement(
-            final_verdict(values, full_scale), FINAL_RULE, [seed_table(table, None, None, "recipe", "study_final"), ""]
+            reaches_verdict(values, claim.target, comparable, claim.only_at),
+            reaches_rule(claim),
+            [seed_table(table, None, None, "recipe", claim.name), ""],
         )
-    table = cells(jobs, claim.axis, claim.winner)
-    return Judgement(
-        winner_verdict(cell_values(table, claim.axis), str(claim.winner)),
-        WINNER_RULE,
-        [seed_table(table, claim.axis, claim.winner, claim.axis), ""],
-    )
+    table = cells(jobs, claim.key, claim.cell)
+    per_cell = cell_values(table, claim.key)
+    if claim.kind == "winner":
+        verdict, rule = winner_verdict(per_cell, claim.cell, claim.alpha), winner_rule(claim.alpha)
+    else:
+        verdict, rule = fixed_verdict(claim, per_cell), fixed_rule(claim)
+    return Judgement(verdict, rule, [seed_table(table, claim.key, claim.cell, claim.key), ""])
 
 
-def judge_per_network(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame) -> Judgement:
-    """Claim 2: the winner rule on each network; it holds when it holds on all of them."""
+def judge_per(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame) -> Judgement:
+    """A winner claim on each value of claim.per (claim 2: on each network); it holds when it holds on all."""
     lines, subs = [], {}
-    for net in sorted(jobs["model"].dropna().unique()):
-        mine = jobs[jobs["model"] == net]
-        table = cells(mine, "regularization", claim.winner)
-        subs[net] = winner_verdict(cell_values(table, "regularization"), str(claim.winner))
+    per = str(claim.per)
+    for part in sorted(jobs[per].dropna().unique()):
+        mine = jobs[jobs[per] == part]
+        table = cells(mine, claim.key, claim.cell)
+        subs[part] = winner_verdict(cell_values(table, claim.key), claim.cell, claim.alpha)
         lines += [
-            f"**{net}**",
+            f"**{part}**",
             "",
-            seed_table(table, "regularization", claim.winner, "regularization"),
+            seed_table(table, claim.key, claim.cell, claim.key),
             "",
-            f"{net}: *{subs[net].verdict}* ({subs[net].reason}). Still overfitting at the end "
-            f"(claim 1's rule), in seeds: {overfit_counts(mine, curves)}.",
+            f"{part}: *{subs[part].verdict}* ({subs[part].reason}). Still overfitting at the end "
+            f"(claim 1's rule), in seeds: {overfit_counts(mine, curves, claim.key, overfit_rise())}.",
             "",
         ]
     verdicts = [v.verdict for v in subs.values()]
     overall = (
         HOLDS if verdicts and all(v == HOLDS for v in verdicts) else (FAILS if FAILS in verdicts else INCONCLUSIVE)
     )
-    verdict = Verdict(overall, "per network: " + ", ".join(f"{n} {v.verdict}" for n, v in subs.items()))
-    rule = WINNER_RULE + (
-        " Applied per network; the claim holds when it holds on all three and does not hold when it fails on any."
+    verdict = Verdict(overall, f"per {NOUNS.get(per, per)}: " + ", ".join(f"{n} {v.verdict}" for n, v in subs.items()))
+    rule = winner_rule(claim.alpha) + (
+        f" Applied per {NOUNS.get(per, per)}; the claim holds when it holds on all of them and does not hold when it "
+        "fails on any."
     )
     return Judgement(verdict, rule, lines)
+
+
+NOUNS = {"model": "network"}
+
+
+def overfit_rise() -> float:
+    """Claim 1's threshold (conf/claims/overfitting.yaml), by which a per claim's section counts overfit seeds."""
+    return next(c.target for c in study_claims() if c.kind == "overfits")

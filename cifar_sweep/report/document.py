@@ -15,10 +15,11 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from cifar_sweep import status
+from cifar_sweep.claims import Claim
 from cifar_sweep.collect import read_sweep
 from cifar_sweep.errors import UserError, refuse
 from cifar_sweep.report import figures
-from cifar_sweep.report.claims import CLAIMS, METRIC, SCALES, Claim, Verdict, judge
+from cifar_sweep.report.claims import METRIC, SCALES, STUDY, Verdict, judge, study_claims, study_epochs
 from cifar_sweep.report.runner import ReportError, run_grids, run_record
 from cifar_sweep.sweeps import override_value
 
@@ -41,22 +42,22 @@ def section(
 ) -> tuple[list[str], Verdict, dict]:
     scale = scale_of(jobs, sweep_dir)
     seeds = jobs["seed"].nunique() if "seed" in jobs else 1
-    figure = figures_dir / f"{claim.grid}.png"
+    figure = figures_dir / f"{claim.name}.png"
     figures.draw(claim, jobs, curves, figure)
-    full_scale = scale["width"] == 1.0 and scale["epochs"] == 50 and scale["train_subset"] is None
-    judged = judge(claim, jobs, curves, full_scale)
+    cfg = OmegaConf.load(sweep_dir / jobs["dir"].iloc[0] / ".hydra" / "config.yaml")
+    judged = judge(claim, jobs, curves, {key: OmegaConf.select(cfg, key) for key in claim.only_at})
     verdict = judged.verdict
     lines = [
         f"## {claim.title}",
         "",
         f"> {claim.text}",
         "",
-        f"Grid `experiment={claim.grid}`: {len(jobs)} runs ({seeds} seeds), "
+        f"Grid `{' '.join(claim.grid) or claim.override([claim.cell])}`: {len(jobs)} runs ({seeds} seeds), "
         f"{(jobs['status'] == status.COMPLETED).sum()} completed; width {scale['width']}, {scale['epochs']} epochs, "
         f"{images(scale)} training images. Compared: `{METRIC}`, the final model's test "
         "accuracy after the last epoch, as the study did.",
         "",
-        f"![{claim.grid}]({figures_dir.name}/{figure.name})",
+        f"![{claim.name}]({figures_dir.name}/{figure.name})",
         "",
         *judged.tables,
         judged.rule,
@@ -81,23 +82,23 @@ def read_grids(sweeps: Path) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """(jobs, curves) of each of the study's grids found in `sweeps` (a folder per grid). A folder named
     like a grid whose jobs are not that grid's is refused, before anything is written."""
     grids = {}
-    for claim in CLAIMS:
-        folder = sweeps / claim.grid
+    for claim in study_claims():
+        folder = sweeps / claim.name
         if not folder.is_dir():
             continue
         jobs, curves = read_sweep(folder)[:2]
         experiments = set(jobs["experiment"].astype(str)) if "experiment" in jobs else set()
-        if experiments != {claim.grid} or claim.axis not in jobs:
+        if experiments != {claim.name} or claim.key not in jobs:
             raise ReportError(
-                f"--sweeps={str(sweeps)!r}: {folder} is not the study's {claim.grid} grid (its jobs were not run "
-                f"with experiment={claim.grid} over {claim.axis}); point --sweeps at the folder that "
+                f"--sweeps={str(sweeps)!r}: {folder} is not the study's {claim.name} grid (its jobs were not run "
+                f"with experiment={claim.name} over {claim.key}); point --sweeps at the folder that "
                 "python -m cifar_sweep.report --run made"
             )
-        grids[claim.grid] = (jobs, curves)
+        grids[claim.name] = (jobs, curves)
     if not grids:
         raise ReportError(
             f"--sweeps={str(sweeps)!r}: holds none of the study's grids (folders "
-            + ", ".join(c.grid for c in CLAIMS)
+            + ", ".join(c.name for c in study_claims())
             + "); make them with python -m cifar_sweep.report --run"
         )
     return grids
@@ -110,9 +111,9 @@ def not_run(claim: Claim, sweeps: Path) -> list[str]:
         "",
         f"> {claim.text}",
         "",
-        f"**Verdict: not run** (no folder `{claim.grid}` in `{sweeps}`). Run it with "
-        f"`python run.py -m experiment={claim.grid} seed=0,1,2 "
-        f"{shlex.quote('hydra.sweep.dir=' + override_value(str(sweeps / claim.grid)))}` (with the "
+        f"**Verdict: not run** (no folder `{claim.name}` in `{sweeps}`). Run it with "
+        f"`python run.py -m experiment={claim.name} seed=0,1,2 "
+        f"{shlex.quote('hydra.sweep.dir=' + override_value(str(sweeps / claim.name)))}` (with the "
         "overrides your other grids used, such as their width and epochs), then make this report again.",
         "",
     ]
@@ -137,12 +138,12 @@ def write_report(sweeps: Path, out: Path, command: str) -> list[Verdict]:
     figures_dir = out.with_suffix("")
     figures_dir.mkdir(parents=True, exist_ok=True)
     body, verdicts, scales = [], [], {}
-    for claim in CLAIMS:
-        if claim.grid not in grids:
+    for claim in study_claims():
+        if claim.name not in grids:
             body += not_run(claim, sweeps)
-            verdicts.append(Verdict("not run", f"no {claim.grid} grid in {sweeps}"))
+            verdicts.append(Verdict("not run", f"no {claim.name} grid in {sweeps}"))
             continue
-        lines, verdict, scales[claim.grid] = section(claim, sweeps / claim.grid, *grids[claim.grid], figures_dir)
+        lines, verdict, scales[claim.name] = section(claim, sweeps / claim.name, *grids[claim.name], figures_dir)
         body += lines
         verdicts.append(verdict)
     out.write_text("\n".join(head(scales, verdicts, sweeps, command) + body) + "\n" + SETTINGS.read_text())
@@ -153,11 +154,11 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
     runs = sum(s["runs"] for s in scales.values())
     train_seconds = sum(s["wall_seconds"] for s in scales.values())
     run_command, elapsed, load = run_record(sweeps)
-    found = [c for c in CLAIMS if c.grid in scales]
+    found = [c for c in study_claims() if c.name in scales]
     small = any(
-        scales[c.grid]["width"] != 1.0
-        or scales[c.grid]["train_subset"] is not None
-        or scales[c.grid]["epochs"] != c.study_epochs
+        scales[c.name]["width"] != 1.0
+        or scales[c.name]["train_subset"] is not None
+        or scales[c.name]["epochs"] != study_epochs(c.name)
         for c in found
     )
     loaded = "load not recorded" if load is None else f"1-minute load average {load:.2f} at its start"
@@ -171,7 +172,7 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
         "# The study, re-made",
         "",
         made + f" on {datetime.now():%Y-%m-%d}: {runs} runs of "
-        f"{'the six grids' if len(found) == len(CLAIMS) else f'{len(found)} of the six grids'} in "
+        f"{'the six grids' if len(found) == len(STUDY) else f'{len(found)} of the six grids'} in "
         "`cifar_sweep/conf/experiment/` "
         f"(the runs' own wall time {train_seconds / 60:.0f} min), "
         f"{'at a reduced scale' if small else 'at the study' + chr(39) + 's scale'}, on "
@@ -185,8 +186,8 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
         "",
     ]
     if small:
-        width = scales[found[0].grid]["width"]
-        by_epochs = {c.study_epochs: scales[c.grid] for c in reversed(found)}  # a grid of each length found
+        width = scales[found[0].name]["width"]
+        by_epochs = {study_epochs(c.name): scales[c.name] for c in reversed(found)}  # a grid of each length found
         lengths = ", ".join(
             f"{s['epochs']} epochs of {images(s)} training images for the grids the study ran {n} epochs"
             for n, s in sorted(by_epochs.items())
@@ -201,7 +202,7 @@ def head(scales: dict[str, dict], verdicts: list[Verdict], sweeps: Path, command
             "",
         ]
     lines += ["| claim | verdict | because |", "| --- | --- | --- |"]
-    return lines + [f"| {c.title} | **{v.verdict}** | {v.reason} |" for c, v in zip(CLAIMS, verdicts)] + [""]
+    return lines + [f"| {c.title} | **{v.verdict}** | {v.reason} |" for c, v in zip(study_claims(), verdicts)] + [""]
 
 
 def torch_version() -> str:
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts = write_report(sweeps, args.out, command)
     except UserError as e:  # collect's and the report's own
         refuse(str(e))
-    for claim, verdict in zip(CLAIMS, verdicts):
+    for claim, verdict in zip(study_claims(), verdicts):
         print(f"{claim.title}: {verdict.verdict} ({verdict.reason})")
     print(f"wrote {args.out} and {args.out.with_suffix('')}/ (sweeps in {sweeps})")
     return 0

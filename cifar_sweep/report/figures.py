@@ -10,7 +10,8 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from cifar_sweep import plots, status
-from cifar_sweep.report.claims import METRIC, STUDY_RESULT, Claim, cells
+from cifar_sweep.claims import Claim
+from cifar_sweep.report.claims import METRIC, cells, winner
 
 plt = plots.plt
 
@@ -50,8 +51,8 @@ def save(fig, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def overfitting(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
-    frame = completed_curves(jobs, curves, "model")
+def overfitting(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, key: str) -> None:
+    frame = completed_curves(jobs, curves, key)
     nets = sorted(frame["cell"].unique())
     fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), sharey=True, squeeze=False)
     for ax, net in zip(axes[0], nets):
@@ -61,23 +62,24 @@ def overfitting(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
         ax.set(title=net, xlabel="epoch")
     axes[0][0].set_ylabel("cross-entropy loss")
     axes[0][0].legend()
-    band = " (mean over seeds, min-max band)" if several_runs(jobs, "model") else ""
+    band = " (mean over seeds, min-max band)" if several_runs(jobs, key) else ""
     save(fig, path, f"No regularization: training vs validation loss{band}")
 
 
-def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed: str) -> None:
-    """Per network: the bars, and below them each regularization's validation loss per epoch, where a
-    cure shows as a curve that stops rising."""
-    nets = sorted(jobs["model"].dropna().unique())
+def per_part(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claim: Claim) -> None:
+    """Per value of claim.per (claim 2: per network): the bars, and below them each cell's validation loss
+    per epoch (claim 2: a cure shows as a curve that stops rising)."""
+    per, key, claimed = str(claim.per), claim.key, claim.cell
+    nets = sorted(jobs[per].dropna().unique())
     fig, axes = plt.subplots(2, len(nets), figsize=(4.6 * len(nets), 7.4), squeeze=False)
-    tables = {net: cells(jobs[jobs["model"] == net], "regularization", claimed) for net in nets}
+    tables = {net: cells(jobs[jobs[per] == net], key, claimed) for net in nets}
     top = plots.accuracy_top(list(tables.values()))
-    frame = completed_curves(jobs, curves, "regularization").merge(jobs[["dir", "model"]], on="dir")
+    frame = completed_curves(jobs, curves, key).merge(jobs[["dir", per]], on="dir")
     for col, net in enumerate(nets):
-        bars(axes[0][col], tables[net], "regularization")
+        bars(axes[0][col], tables[net], key)
         axes[0][col].set(title=net, ylim=(0, top))
         others = iter(("C0", "C1", "C3", "C4", "C5", "C6"))  # C2 (green) is the claimed cell's
-        for cell, part in sorted(frame[frame["model"] == net].groupby("cell")):
+        for cell, part in sorted(frame[frame[per] == net].groupby("cell")):
             mean_band(
                 axes[1][col],
                 part,
@@ -92,13 +94,13 @@ def regularization(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claimed
     save(
         fig,
         path,
-        "Regularization: last-epoch test accuracy\nand validation loss per epoch",
+        f"{key}: last-epoch {METRIC}\nand validation loss per epoch",
     )
 
 
 def comparison(jobs: pd.DataFrame, curves: pd.DataFrame, claim: Claim, path: Path, with_lr: bool = False) -> None:
     """Validation accuracy per epoch (and the learning rate) per cell, and the bars."""
-    frame = completed_curves(jobs, curves, claim.axis)
+    frame = completed_curves(jobs, curves, claim.key)
     panels = 3 if with_lr else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.8))
     for i, (cell, part) in enumerate(sorted(frame.groupby("cell"), key=lambda kv: plots.sort_key((kv[0],)))):
@@ -109,41 +111,41 @@ def comparison(jobs: pd.DataFrame, curves: pd.DataFrame, claim: Claim, path: Pat
     axes[0].set(
         xlabel="epoch",
         ylabel="validation (test-set) accuracy",
-        title="per epoch (mean, min-max band)" if several_runs(jobs, claim.axis) else "per epoch (one run per cell)",
+        title="per epoch (mean, min-max band)" if several_runs(jobs, claim.key) else "per epoch (one run per cell)",
     )
     axes[0].legend(fontsize="small")
     if with_lr:
         axes[1].set(xlabel="epoch", ylabel="learning rate (epoch start)", yscale="log", title="schedule")
-    table = cells(jobs, claim.axis, claim.winner)
-    bars(axes[-1], table, claim.axis)
-    legend(axes[-1], [table], claim.winner)
+    table = cells(jobs, claim.key, winner(claim))
+    bars(axes[-1], table, claim.key)
+    legend(axes[-1], [table], winner(claim))
     axes[-1].set(title="after the last epoch")
     save(fig, path, claim.title)
 
 
-def final(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
+def final(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claim: Claim) -> None:
     frame = completed_curves(jobs, curves, "seed") if "seed" in jobs else curves.assign(cell="0")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (seed, part) in enumerate(frame.groupby("cell")):
         axes[0].plot(part["epoch"], part["train_loss"], color=f"C{i}", label=f"seed {seed} training")
         axes[0].plot(part["epoch"], part["val_loss"], "--", color=f"C{i}", label=f"seed {seed} validation")
         axes[1].plot(part["epoch"], part["val_acc"], color=f"C{i}", label=f"seed {seed}")
-    axes[1].axhline(STUDY_RESULT, color="k", linestyle=":", label="the study: 92.28 %")
+    axes[1].axhline(claim.target, color="k", linestyle=":", label=f"the claim: {claim.value:.2%}")
     axes[0].set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (dashed: validation)")
     axes[1].set(xlabel="epoch", ylabel="validation (test-set) accuracy", title="accuracy")
     for ax in axes:
         ax.legend(fontsize="x-small")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    save(fig, path, "The final recipe (study_final)")
+    save(fig, path, f"{claim.title or claim.name}")
 
 
 def draw(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, path: Path) -> None:
     """The claim's figure."""
-    if claim.grid == "overfitting":
-        overfitting(jobs, curves, path)
-    elif claim.grid == "regularization":
-        regularization(jobs, curves, path, str(claim.winner))
-    elif claim.grid == "study_final":
-        final(jobs, curves, path)
+    if claim.kind == "overfits":
+        overfitting(jobs, curves, path, claim.key)
+    elif claim.per:
+        per_part(jobs, curves, path, claim)
+    elif claim.kind == "reaches":
+        final(jobs, curves, path, claim)
     else:
-        comparison(jobs, curves, claim, path, with_lr=claim.grid == "schedulers")
+        comparison(jobs, curves, claim, path, with_lr=claim.key == "scheduler")

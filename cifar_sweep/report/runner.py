@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cifar_sweep.errors import UserError
-from cifar_sweep.report.claims import CLAIMS, grid_commands
+from cifar_sweep.report.claims import grid_commands, study_claims
 from cifar_sweep.sweeps import RESUME, override_value
 
 TIMES = "run-times.json"
@@ -31,14 +31,13 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
     sweeps.mkdir(parents=True, exist_ok=True)
     first = json.loads(times_file.read_text()) if times_file.is_file() else {}
     started, load = first.get("started", time.time()), first.get("load_before", os.getloadavg()[0])
-    for claim in CLAIMS:
+    for claim in study_claims():
         for sub, overrides in grid_commands(claim, scale):
-            target = sweeps / claim.grid / sub
+            target = sweeps / claim.name / sub
             argv = [
                 sys.executable,
                 *([str(run_py)] if run_py is not None else ["-m", "cifar_sweep"]),
                 "-m",
-                f"experiment={claim.grid}",
                 f"seed={','.join(map(str, range(seeds)))}",
                 *overrides,
                 *extra,
@@ -49,7 +48,7 @@ def run_grids(sweeps: Path, scale: str, seeds: int, extra: list[str], run_py: Pa
             target.mkdir(parents=True, exist_ok=True)
             with open(target / "report-run.log", "a") as log:
                 if subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
-                    raise ReportError(f"experiment={claim.grid} failed; see {target / 'report-run.log'}")
+                    raise ReportError(f"the {claim.name} grid failed; see {target / 'report-run.log'}")
     times_file.write_text(
         json.dumps({"started": started, "finished": time.time(), "command": command, "load_before": load}) + "\n"
     )

@@ -3,7 +3,7 @@ written from them and again from the finished sweeps."""
 
 from __future__ import annotations
 
-from cifar_sweep.report.claims import CLAIMS
+from cifar_sweep.report.claims import study_claims
 
 from helpers import run_cli
 
@@ -33,9 +33,9 @@ def test_report_command_runs_the_six_grids_and_writes_every_section(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     text = out.read_text()
     assert text.count("**Verdict: ") == 6
-    for claim in CLAIMS:
+    for claim in study_claims():
         assert f"## {claim.title}" in text
-        assert (tmp_path / "study" / f"{claim.grid}.png").stat().st_size > 10_000
+        assert (tmp_path / "study" / f"{claim.name}.png").stat().st_size > 10_000
     assert "| setting | the study | ours | why |" in text
     # one seed per cell: no comparison can be decided, and the report says so
     assert "fewer than 2 completed seeds" in text

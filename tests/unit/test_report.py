@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 
 from cifar_sweep.report.claims import (
-    CLAIMS,
     FAILS,
     HOLDS,
     INCONCLUSIVE,
-    final_verdict,
     grid_commands,
     overfits,
     overfitting_verdict,
+    reaches_verdict,
+    study_claims,
     winner_verdict,
 )
 from cifar_sweep.report.document import main as report_main
@@ -57,10 +57,10 @@ def curve(val_loss, train_loss=None):
 
 
 def test_overfitting_needs_a_rising_validation_loss_and_a_falling_training_loss():
-    assert overfits(curve([2.0, 1.5, 1.2, 1.3, 1.4]))  # +17 % over the minimum, train falls
-    assert not overfits(curve([2.0, 1.5, 1.2, 1.21, 1.22]))  # +1.7 %: under the 2 % margin
-    assert not overfits(curve([2.0, 1.5, 1.2, 1.1, 1.0]))  # still falling
-    assert not overfits(curve([2.0, 1.5, 1.2, 1.3, 1.4], [2.0, 1.0, 0.5, 0.6, 0.7]))  # train rose too
+    assert overfits(curve([2.0, 1.5, 1.2, 1.3, 1.4]), 0.02)  # +17 % over the minimum, train falls
+    assert not overfits(curve([2.0, 1.5, 1.2, 1.21, 1.22]), 0.02)  # +1.7 %: under the 2 % margin
+    assert not overfits(curve([2.0, 1.5, 1.2, 1.1, 1.0]), 0.02)  # still falling
+    assert not overfits(curve([2.0, 1.5, 1.2, 1.3, 1.4], [2.0, 1.0, 0.5, 0.6, 0.7]), 0.02)  # train rose too
 
 
 def test_overfitting_verdict_over_networks_and_seeds():
@@ -70,24 +70,43 @@ def test_overfitting_verdict_over_networks_and_seeds():
 
 
 def test_final_recipe_is_judged_only_at_the_studys_scale():
-    assert final_verdict(np.array([0.95, 0.95]), full_scale=False).verdict == INCONCLUSIVE
-    assert final_verdict(np.array([0.921, 0.924, 0.925]), full_scale=True).verdict == HOLDS  # 92.28 % inside the CI
-    assert final_verdict(np.array([0.90, 0.901, 0.899]), full_scale=True).verdict == FAILS
-    assert final_verdict(np.array([0.93]), full_scale=True).verdict == HOLDS
-    assert final_verdict(np.array([0.91]), full_scale=True).verdict == INCONCLUSIVE
+    final = next(c for c in study_claims() if c.kind == "reaches")
+    assert final.target == 0.9228 and final.only_at == {
+        "model.width": 1.0,
+        "trainer.epochs": 50,
+        "data.train_subset": None,
+    }
+
+    def verdict(values: list[float], comparable: bool = True) -> str:
+        return reaches_verdict(np.array(values), final.target, comparable, final.only_at).verdict
+
+    assert verdict([0.95, 0.95], comparable=False) == INCONCLUSIVE
+    assert verdict([0.921, 0.924, 0.925]) == HOLDS  # 92.28 % inside the CI
+    assert verdict([0.90, 0.901, 0.899]) == FAILS
+    assert verdict([0.93]) == HOLDS
+    assert verdict([0.91]) == INCONCLUSIVE
 
 
 def test_scaled_grids_keep_the_shape_of_steplr():
-    by_grid = {c.grid: c for c in CLAIMS}
+    by_grid = {c.name: c for c in study_claims()}
     ((sub, over),) = grid_commands(by_grid["overfitting"], "cpu")
     assert "trainer.epochs=12" in over and "scheduler.step_size=6" in over and "data.train_subset=2500" in over
     cells = dict(grid_commands(by_grid["schedulers"], "cpu"))
     assert "scheduler=cosine,exponential,plateau" in cells[""] and "scheduler.step_size=2" in cells["step"]
-    assert grid_commands(by_grid["schedulers"], "gpu") == [("", ["trainer.epochs=50", "data.train_subset=null"])]
-    for claim in CLAIMS:  # every command composes (Hydra rejects a key a grid's scheduler lacks)
+    assert grid_commands(by_grid["schedulers"], "gpu") == [
+        (
+            "",
+            [
+                "experiment=schedulers",
+                "trainer.epochs=50",
+                "data.train_subset=null",
+                "scheduler=cosine,exponential,plateau,step",
+            ],
+        )
+    ]
+    for claim in study_claims():  # every command composes (Hydra rejects a key a grid's scheduler lacks)
         for _, overrides in grid_commands(claim, "cpu"):
-            single = [o.split(",")[0] if o.startswith("scheduler=") else o for o in overrides]
-            compose_cfg([f"experiment={claim.grid}", *single])
+            compose_cfg([o.split(",")[0] for o in overrides])
 
 
 @pytest.mark.parametrize(

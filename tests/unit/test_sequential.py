@@ -15,6 +15,7 @@ from cifar_sweep.sequential import (
     Looks,
     boundaries,
     decide,
+    fake_draw,
     open_cells,
     run_claim,
     spending,
@@ -81,9 +82,9 @@ def test_only_the_cells_of_open_comparisons_take_more_seeds():
 def test_a_clear_difference_ends_at_the_first_look_and_a_winner_stops_feeding_beaten_cells():
     rng = np.random.default_rng(0)
     means = {"x": 10.0, "y": 0.0, "z": 10.0}  # x far ahead of y, tied with z
-    verdict, spent = run_claim(Claim("better", "x", ("y",)), LOOKS, lambda c, n: rng.normal(means[c], 1, n))
+    verdict, spent = run_claim(Claim("better", "x", ("y",)), LOOKS, fake_draw(means, rng))
     assert verdict == HOLDS and spent == {"x": 3, "y": 3}
-    verdict, spent = run_claim(Claim("winner", "x", ("y", "z")), LOOKS, lambda c, n: rng.normal(means[c], 1, n))
+    verdict, spent = run_claim(Claim("winner", "x", ("y", "z")), LOOKS, fake_draw(means, rng))
     assert verdict != HOLDS and spent["y"] == 3 and spent["x"] == spent["z"] > 3  # y beaten at once; x-z open
 
 
@@ -92,7 +93,7 @@ def test_a_claim_at_its_boundary_is_judged_wrongly_at_most_alpha_of_the_time():
     its simulation error of alpha (0.05 + 3 standard errors)."""
     rng = np.random.default_rng(2)
     claim = Claim("better", "x", ("y",))
-    verdicts = [run_claim(claim, LOOKS, lambda c, n: rng.normal(0.0, 1.0, n))[0] for _ in range(2000)]
+    verdicts = [run_claim(claim, LOOKS, fake_draw({"x": 0.0, "y": 0.0}, rng))[0] for _ in range(2000)]
     limit = 0.05 + 3 * (0.05 * 0.95 / 2000) ** 0.5
     assert sum(v == HOLDS for v in verdicts) / 2000 <= limit
     assert sum(v == FAILS for v in verdicts) / 2000 <= limit
