@@ -32,12 +32,12 @@ def app(cfg: DictConfig) -> float | optuna.TrialPruned:
 
 def main() -> None:
     """Run the Hydra app on the command line's arguments; `collect`, `report` and `decide` run those tools."""
+    if os.getcwd() not in sys.path:  # your packages beside your configs, as `python -m` finds them
+        sys.path.insert(0, os.getcwd())
     if len(sys.argv) > 1 and sys.argv[1] in ("collect", "report", "decide"):
         from cifar_sweep import collect, decide, report
 
         tool = {"collect": collect.main, "report": report.main, "decide": decide.main}[sys.argv[1]]
         sys.exit(tool(sys.argv[2:]))
-    if os.getcwd() not in sys.path:  # your packages beside your configs, as `python -m` finds them
-        sys.path.insert(0, os.getcwd())
     with exits.command_exits():  # Hydra's refusals exit 2 like ours; Ctrl-C and SIGTERM end in one line
         app()

@@ -34,6 +34,7 @@ from optuna_pruning_sweeper import mask_password, trial_reference
 RESULT_COLUMNS = ["status", *HEADLINE]  # each job's numbers, from its summary.json
 TRIAL_COLUMNS = ["trial", "trial_state"]  # Optuna sweeps by the optuna_pruning sweeper
 CLAIM_MARKER = "claim.json"  # in a sweep folder that cifar_sweep.decide ran for a claim: which claim it served
+LABEL_COLUMNS = [*TRIAL_COLUMNS, "claim"]  # what a job is part of, shown before its keys
 
 
 class CollectError(UserError):
@@ -136,7 +137,7 @@ def trial_fields(url: str, trial_id: int, storages: dict) -> dict:
     return {"trial": trial.number, "trial_state": trial.state.name} if trial else {}
 
 
-def claim_served(job_dir: Path) -> dict:
+def served_claim(job_dir: Path) -> dict:
     """{'claim': 'optimizers'} ('name[part]' for a value of its per key) for a job that cifar_sweep.decide
     ran to decide a claim; {} for any other, or when its marker cannot be read."""
     try:
@@ -186,7 +187,7 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
                     "dir": str(job_dir.relative_to(sweep_dir)),
                     **overrides,
                     **(trial_fields(trial[0], trial[2], storages) if trial else {}),
-                    **claim_served(job_dir),
+                    **served_claim(job_dir),
                     **read_result(job_dir, job_curves),
                     **damaged,
                 }
@@ -196,17 +197,15 @@ def read_sweep(sweep_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, list[
     jobs = pd.DataFrame(rows).reindex(
         columns=list(dict.fromkeys([*(k for row in rows for k in row), *RESULT_COLUMNS, "error"]))
     )  # every column, even if no job has it
-    override_keys = [
-        c for c in jobs.columns if c not in ("job", "dir", "error", "claim", *TRIAL_COLUMNS, *RESULT_COLUMNS)
-    ]
+    override_keys = [c for c in jobs.columns if c not in ("job", "dir", "error", *LABEL_COLUMNS, *RESULT_COLUMNS)]
     for key in override_keys:
         jobs[key] = numeric_if_possible(jobs[key])
     # what a sweep declares it varies, and whatever differs between the jobs collected (several sweeps)
     varied = {k for keys in declared.values() for k in keys}
     swept = [k for k in override_keys if k in varied or jobs[k].nunique(dropna=False) > 1]
     fixed = [k for k in override_keys if k not in swept]
-    trial_columns = [c for c in (*TRIAL_COLUMNS, "claim") if c in jobs.columns]
-    jobs = jobs[["job", *trial_columns, *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
+    labels = [c for c in LABEL_COLUMNS if c in jobs.columns]
+    jobs = jobs[["job", *labels, *swept, *RESULT_COLUMNS, "error", "dir", *fixed]]
     # the number the sweep itself optimised or compared (cfg.objective), when its jobs agree on one
     known = [o for o in objectives if o in OBJECTIVES]
     jobs.attrs["objective"] = known[0] if known and len(set(known)) == 1 else "best_val_acc"
@@ -230,7 +229,7 @@ def cell_keys(swept: list[str]) -> list[str]:
 
 
 def results_markdown(jobs: pd.DataFrame, swept: list[str]) -> str:
-    shown = jobs[["job", *[c for c in TRIAL_COLUMNS if c in jobs.columns], *swept, *RESULT_COLUMNS]]
+    shown = jobs[["job", *[c for c in LABEL_COLUMNS if c in jobs.columns], *swept, *RESULT_COLUMNS]]
     fixed = {k: jobs[k].iloc[0] for k in jobs.columns if k not in shown.columns and k not in ("error", "dir")}
     lines = [
         "# Results",

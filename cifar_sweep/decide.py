@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cifar_sweep import claims, sequential, status
+from cifar_sweep import claims, exits, sequential, status
 from cifar_sweep.claims import Claim, ClaimError
 from cifar_sweep.collect import CLAIM_MARKER as MARKER
 from cifar_sweep.collect import read_sweep
@@ -347,6 +347,12 @@ def say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Ctrl-C or SIGTERM: one line with the command that continues (exits.command_exits), exit 130/143."""
+    with exits.command_exits():
+        return decide_command(argv)
+
+
+def decide_command(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="cifar-sweep decide",
         description="Decide each claim of a claims file with only the seeds it needs (cifar_sweep/decide.py).",
@@ -378,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = [str(args.run_py)] if args.run_py else ["-m", "cifar_sweep"]
         launch = Launch(entry, args.config_dir, extra, chosen[0])
         outcomes = []
+        exits.NOW = exits.Activity("decide", str(out), command)  # what Ctrl-C's one line says continues it
         for claim in loaded:
             outcomes.append(decide_claim(claim, out, launch))
             done = outcomes[-1]

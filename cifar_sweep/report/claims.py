@@ -308,5 +308,6 @@ NOUNS = {"model": "network"}
 
 
 def overfit_rise() -> float:
-    """Claim 1's threshold (conf/claims/overfitting.yaml), by which a per claim's section counts overfit seeds."""
+    """Claim 1's threshold (cifar_sweep/conf/claims/overfitting.yaml), by which a per claim's section
+    counts the seeds that overfit."""
     return next(c.target for c in study_claims() if c.kind == "overfits")
