@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cifar_sweep import claims, sequential, status
+from cifar_sweep import claims, status
 from cifar_sweep.claims import Claim
 from cifar_sweep.stats import ALPHA, compare_cells, confidence_interval, welch_p
 
@@ -108,14 +108,6 @@ def reaches_rule(claim: Claim) -> str:
     )
 
 
-def fixed_rule(claim: Claim) -> str:
-    return (
-        f"**Rule.** The {claim.kind} claim's tests ({claims.KINDS[claim.kind]}; d = {claim.margin}) at "
-        f"alpha {claim.alpha} on the seeds there are, as cifar_sweep/sequential.py makes them at a single "
-        "look: *holds* or *does not hold* when they decide, else *inconclusive*."
-    )
-
-
 def settings(only_at: dict) -> str:
     return ", ".join(f"{key}={'null' if value is None else value}" for key, value in only_at.items())
 
@@ -180,21 +172,6 @@ def reaches_verdict(values: np.ndarray, value: float, comparable: bool, only_at:
     return Verdict(INCONCLUSIVE, f"mean {values.mean():.4f} from {len(values)} run(s)")
 
 
-def fixed_verdict(claim: Claim, values: dict[str, np.ndarray]) -> Verdict:
-    """A better or equivalent claim at the seeds there are: sequential.py's test at a single look."""
-    if any(len(values.get(c, ())) < 2 for c in claim.cells):
-        return Verdict(INCONCLUSIVE, "fewer than 2 completed seeds in a cell")
-    n = min(len(values[c]) for c in claim.cells)
-    rule = claims.sequential_claim(claim)
-    signed = {c: (-1 if claim.mode == "min" else 1) * values[c][:n] for c in claim.cells}
-    verdicts = {
-        pair: sequential.decide(rule, pair, signed, 0, sequential.Looks(n, n)) for pair in sequential.comparisons(rule)
-    }
-    verdict = sequential.judge(verdicts)
-    shown = ", ".join(f"{a} vs {b}: {v or 'open'}" for (a, b), v in verdicts.items())
-    return Verdict(verdict or INCONCLUSIVE, f"{n} seeds a cell; {shown}")
-
-
 # ---------------------------------------------------------------- a grid's numbers, judged
 
 
@@ -248,7 +225,9 @@ class Judgement:
 
 
 def judge(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, run_settings: dict) -> Judgement:
-    """The claim judged on its grid's runs; run_settings: the runs' flattened config (for only_at)."""
+    """One of the study's claims (an overfits, winner or reaches claim) judged on its grid's runs at the
+    seeds there are; run_settings: the runs' values of the claim's only_at keys. Any claim at the seeds
+    it needs: cifar_sweep/decide.py."""
     if claim.per:
         return judge_per(claim, jobs, curves)
     if claim.kind == "overfits":
@@ -267,12 +246,11 @@ def judge(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame, run_settings: 
             [seed_table(table, None, None, "recipe", claim.name), ""],
         )
     table = cells(jobs, claim.key, claim.cell)
-    per_cell = cell_values(table, claim.key)
-    if claim.kind == "winner":
-        verdict, rule = winner_verdict(per_cell, claim.cell, claim.alpha), winner_rule(claim.alpha)
-    else:
-        verdict, rule = fixed_verdict(claim, per_cell), fixed_rule(claim)
-    return Judgement(verdict, rule, [seed_table(table, claim.key, claim.cell, claim.key), ""])
+    return Judgement(
+        winner_verdict(cell_values(table, claim.key), claim.cell, claim.alpha),
+        winner_rule(claim.alpha),
+        [seed_table(table, claim.key, claim.cell, claim.key), ""],
+    )
 
 
 def judge_per(claim: Claim, jobs: pd.DataFrame, curves: pd.DataFrame) -> Judgement:

@@ -1,7 +1,8 @@
 """`python -m cifar_sweep.decide`: claims decided with real runs in subprocesses, on tiny synthetic
 data: a claim that holds by construction (lr 3e-3 beats 1e-9, on each of two batch sizes), one that
-does not, one left inconclusive by its budget, and a killed decide that continues without running a
-finished seed again."""
+does not (their looks run by the fused launcher), one left inconclusive by its budget, and a killed
+decide that continues without running a finished seed again (its looks run by joblib). The Slurm
+launcher: tests/e2e/test_slurm.py."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def claims_dir(tmp_path: Path, name: str, text: str) -> Path:
 
 def test_a_claim_that_holds_by_construction_holds_and_its_reverse_does_not(tmp_path):
     conf = claims_dir(tmp_path, "lr", CLAIMS)
-    result = run_cli(["--config-dir", str(conf), "claims=lr", *RUNS], module="cifar_sweep.decide", cwd=tmp_path)
+    fused = [*RUNS, "hydra/launcher=fused"]
+    result = run_cli(["--config-dir", str(conf), "claims=lr", *fused], module="cifar_sweep.decide", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     out = tmp_path / "multirun" / "claims" / "lr"
     verdicts = json.loads((out / "verdicts.json").read_text())
@@ -82,7 +84,7 @@ def test_a_claim_that_holds_by_construction_holds_and_its_reverse_does_not(tmp_p
     assert (out / "claims" / "learns.png").stat().st_size > 10_000
     jobs = collect(out)  # which claim each run served
     assert sorted(jobs["claim"].value_counts().items()) == [("learns[32]", 4), ("learns[64]", 4), ("stalls", 4)]
-    again = run_cli(["--config-dir", str(conf), "claims=lr", *RUNS], module="cifar_sweep.decide", cwd=tmp_path)
+    again = run_cli(["--config-dir", str(conf), "claims=lr", *fused], module="cifar_sweep.decide", cwd=tmp_path)
     assert again.returncode == 0 and "look 1," not in again.stdout  # decided from the runs there: none ran again
     assert json.loads((out / "verdicts.json").read_text()) == verdicts
 
@@ -90,7 +92,8 @@ def test_a_claim_that_holds_by_construction_holds_and_its_reverse_does_not(tmp_p
 def test_a_killed_decide_continues_without_rerunning_a_finished_seed_and_stops_at_its_budget(tmp_path):
     conf = claims_dir(tmp_path, "close", CLOSE)
     out = tmp_path / "multirun" / "claims" / "close" / "close"
-    argv = [sys.executable, "-m", "cifar_sweep.decide", "--config-dir", str(conf), "claims=close", *RUNS]
+    joblib = [*RUNS, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    argv = [sys.executable, "-m", "cifar_sweep.decide", "--config-dir", str(conf), "claims=close", *joblib]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen(argv, cwd=tmp_path, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     deadline = time.time() + 300
@@ -100,7 +103,7 @@ def test_a_killed_decide_continues_without_rerunning_a_finished_seed_and_stops_a
     first.wait()
     finished = {p: p.stat().st_mtime_ns for p in out.rglob("summary.json")}
     assert len(finished) >= 5, sorted(finished)  # look 1's four runs and at least one of look 2's
-    result = run_cli(["--config-dir", str(conf), "claims=close", *RUNS], module="cifar_sweep.decide", cwd=tmp_path)
+    result = run_cli(["--config-dir", str(conf), "claims=close", *joblib], module="cifar_sweep.decide", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in finished.items())  # not one finished run again
     jobs = collect(out)

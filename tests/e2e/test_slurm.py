@@ -206,3 +206,19 @@ def test_a_timed_out_job_requeues_itself_and_resumes(tmp_path):
     logs = "".join(p.read_text() for p in (tmp_path / "sweep" / ".submitit").rglob("*_log.err"))
     assert logs.count("Caught signal SIGUSR2") == 1 and "this job is timed-out" in logs
     assert re.search(r"resumed from .* after epoch [1-9]", (job / "run.log").read_text())
+
+
+def test_a_claim_is_decided_with_its_looks_run_on_slurm(tmp_path):
+    """`decide` passes the launcher to each look's multirun: a claim that holds by construction, its runs
+    Slurm jobs."""
+    conf = tmp_path / "my_conf" / "claims"
+    conf.mkdir(parents=True)
+    (conf / "lr.yaml").write_text(
+        "learns:\n  key: optimizer.lr\n  cell: 3e-3\n  others: [1e-9]\n  kind: better\n  min_seeds: 2\n  max_seeds: 3\n"
+    )
+    runs = [*SMALL, "data.train_size=2000", "model=vgg11", *SLURM]
+    result = run_cli(["--config-dir", str(conf.parent), "claims=lr", *runs], module="cifar_sweep.decide", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    verdicts = read_json(tmp_path / "multirun" / "claims" / "lr" / "verdicts.json")
+    assert verdicts["learns"]["verdict"] == "holds"
+    assert (tmp_path / "multirun" / "claims" / "lr" / "learns" / "look-0" / ".submitit").is_dir()  # through Slurm
