@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 from cifar_sweep.errors import UserError
 
 LOCK_FILE = ".lock"
+PID_WIDTH = 20  # the lock file holds the holder's pid, padded to this width
 
 
 class Busy(UserError):
@@ -48,15 +50,39 @@ def hold(directory: Path, key: str) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        holder = holder_pid(fd)
         os.close(fd)
         raise Busy(
             f"{key}={str(directory)!r}: another command is running there (pid {holder}); wait for it to "
             "end (or stop it), or choose another directory"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    record = f"{os.getpid():<{PID_WIDTH}}\n".encode()  # one write of one width: never an empty file
+    os.pwrite(fd, record, 0)
+    os.ftruncate(fd, len(record))
     _held[where] = fd
+    return True
+
+
+def holder_pid(fd: int, patience: float = 2.0) -> str:
+    """The pid the holder wrote into the lock file. A holder writes it just after taking the lock, so
+    a command started at the same instant may read the file before that, empty or with the pid of a
+    holder that has died: it reads again until the pid is of a live process, for up to `patience`
+    seconds (a holder on another machine, a Slurm job's, never looks alive here)."""
+    deadline = time.monotonic() + patience
+    while True:
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if (text.isdigit() and alive(int(text))) or time.monotonic() > deadline:
+            return text or "unknown"
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
     return True
 
 

@@ -45,6 +45,34 @@ def test_a_directory_held_by_another_process_is_refused_naming_its_pid_until_it_
     other.wait()
 
 
+SLOW_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(0.5)  # the moment between taking the lock and writing the pid, drawn out
+os.pwrite(fd, f"{os.getpid():<20}\\n".encode(), 0)
+time.sleep(60)
+"""
+
+
+def test_a_command_started_as_the_holder_takes_the_lock_waits_for_its_pid(tmp_path):
+    """The file still holds a dead holder's pid when the new holder has the lock but has not written
+    its own: the refusal names the live holder, not the dead one (nor "unknown")."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / locks.LOCK_FILE).write_text(dead.stdout)
+    other = subprocess.Popen(
+        [sys.executable, "-c", SLOW_HOLDER, str(tmp_path / locks.LOCK_FILE)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "locked"
+        with pytest.raises(locks.Busy, match=rf"another command is running there \(pid {other.pid}\)"):
+            locks.hold(tmp_path, "hydra.run.dir")
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_holding_a_directory_again_in_one_process_is_a_no_op_released_by_the_outermost_hold(tmp_path):
     with locks.holding(tmp_path, "hydra.run.dir"):
         with locks.holding(tmp_path / ".", "hydra.sweep.dir"):  # the same directory, spelled otherwise
