@@ -94,7 +94,8 @@ def per_part(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claim: Claim)
     save(
         fig,
         path,
-        f"{key}: last-epoch {METRIC}\nand validation loss per epoch",
+        f"{key.replace('_', ' ').capitalize()}: last-epoch {'test accuracy' if METRIC == 'test_acc' else METRIC}"
+        "\nand validation loss per epoch",
     )
 
 
@@ -130,7 +131,7 @@ def final(jobs: pd.DataFrame, curves: pd.DataFrame, path: Path, claim: Claim) ->
         axes[0].plot(part["epoch"], part["train_loss"], color=f"C{i}", label=f"seed {seed} training")
         axes[0].plot(part["epoch"], part["val_loss"], "--", color=f"C{i}", label=f"seed {seed} validation")
         axes[1].plot(part["epoch"], part["val_acc"], color=f"C{i}", label=f"seed {seed}")
-    axes[1].axhline(claim.target, color="k", linestyle=":", label=f"the claim: {claim.value:.2%}")
+    axes[1].axhline(claim.target, color="k", linestyle=":", label=f"the claim: {claim.target:.2%}".replace("%", " %"))
     axes[0].set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (dashed: validation)")
     axes[1].set(xlabel="epoch", ylabel="validation (test-set) accuracy", title="accuracy")
     for ax in axes:
