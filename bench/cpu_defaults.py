@@ -11,7 +11,9 @@ times Adam's step alone on the model's gradients.
   channels_last  trainer.channels_last=true  trainer.fused_optimizer=false
   fused          trainer.channels_last=false trainer.fused_optimizer=true
   both           trainer.channels_last=true  trainer.fused_optimizer=true
-The CPU's defaults now (auto) are `fused`: channels_last slowed VGG16's training here (docs/performance.md).
+  auto           the defaults now (auto): evaluation only, channels_last batches of 256 into the contiguous model
+All but `auto` evaluate in batches of 1024 (data.eval_batch_size, the default before). The CPU's defaults
+now train as `fused`: channels_last slowed VGG16's training here (docs/performance.md, 11).
 
     python bench/cpu_defaults.py [ROUNDS [STEPS]]
 """
@@ -33,11 +35,13 @@ from cifar_sweep.train import evaluate, train_epoch
 from _common import ROOT, cpu_model, result, table
 
 MODELS = {"vgg16": ["model=vgg16", "model.width=0.125"], "resnet18": ["model=resnet18", "model.width=0.25"]}
+BEFORE = "data.eval_batch_size=1024"
 SETTINGS = {
-    "contiguous": ["trainer.channels_last=false", "trainer.fused_optimizer=false"],
-    "channels_last": ["trainer.channels_last=true", "trainer.fused_optimizer=false"],
-    "fused": ["trainer.channels_last=false", "trainer.fused_optimizer=true"],
-    "both": ["trainer.channels_last=true", "trainer.fused_optimizer=true"],
+    "contiguous": ["trainer.channels_last=false", "trainer.fused_optimizer=false", BEFORE],
+    "channels_last": ["trainer.channels_last=true", "trainer.fused_optimizer=false", BEFORE],
+    "fused": ["trainer.channels_last=false", "trainer.fused_optimizer=true", BEFORE],
+    "both": ["trainer.channels_last=true", "trainer.fused_optimizer=true", BEFORE],
+    "auto": ["trainer.channels_last=auto", "trainer.fused_optimizer=auto", "data.eval_batch_size=auto"],
 }
 
 
@@ -88,7 +92,7 @@ def step_ms(model: str, setting: str, steps: int, repeats: int = 30) -> float:
 
 CELLS = {
     "train": (train_rate, ("contiguous", "channels_last", "fused", "both")),
-    "eval": (eval_rate, ("contiguous", "channels_last")),
+    "eval": (eval_rate, ("contiguous", "channels_last", "auto")),
     "step": (step_ms, ("contiguous", "fused")),
 }
 

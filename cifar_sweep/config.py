@@ -126,7 +126,12 @@ def validate(cfg: DictConfig) -> None:
     )
     if "interpolation" in SOURCE_KEYS[data.source]:
         _one_of("data.interpolation", data.interpolation, RESAMPLING)
-    _positive("data.eval_batch_size", data.eval_batch_size, integer=True)
+    _check(
+        data.eval_batch_size == "auto" or (_integer(data.eval_batch_size) and data.eval_batch_size > 0),
+        "data.eval_batch_size",
+        data.eval_batch_size,
+        "must be auto (1024 on a GPU, 256 on the CPU) or a positive integer",
+    )
     _check(
         _integer(data.split_seed) and data.split_seed >= 0,
         "data.split_seed",

@@ -133,10 +133,18 @@ def warn_about_classes(y: np.ndarray, num_classes: int) -> None:
 
 class Inputs:
     """uint8 batch -> float in [0, 1] (ToTensor), augmented (training only), normalised
-    ((x - mean) / std per channel, as Normalize); all on the batch's device."""
+    ((x - mean) / std per channel, as Normalize); all on the batch's device. A training batch (one given
+    the generator of its augmentation draws) is laid out channels_last or not as the model is; an
+    evaluation batch as `eval_channels_last` says (a contiguous model then runs channels_last kernels)."""
 
     def __init__(
-        self, aug, normalize, device: torch.device, channels_last: bool, dtype: torch.dtype = torch.float32
+        self,
+        aug,
+        normalize,
+        device: torch.device,
+        channels_last: bool,
+        dtype: torch.dtype = torch.float32,
+        eval_channels_last: bool | None = None,
     ) -> None:
         self.aug = (
             SimpleNamespace(**cast(dict, OmegaConf.to_container(aug, resolve=True)))
@@ -147,10 +155,13 @@ class Inputs:
         self.mean = torch.tensor(list(normalize.mean), device=device, dtype=dtype).view(1, -1, 1, 1)
         self.std = torch.tensor(list(normalize.std), device=device, dtype=dtype).view(1, -1, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        eval_channels_last = channels_last if eval_channels_last is None else eval_channels_last
+        self.eval_memory_format = torch.channels_last if eval_channels_last else torch.contiguous_format
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         images = x.float().div_(255)
         if generator is not None:
             images = augment(images, self.aug, generator)
         images = images.to(self.dtype)
-        return ((images - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+        layout = self.memory_format if generator is not None else self.eval_memory_format
+        return ((images - self.mean) / self.std).contiguous(memory_format=layout)

@@ -100,9 +100,20 @@ class Run:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
 
-# where trainer.channels_last=auto turns it on: not the CPU, where it slowed VGG16's training (0.94x) while
-# it sped up ResNet-18's (1.16x) and evaluation (docs/performance.md, 11)
-CHANNELS_LAST_AUTO = ("cuda",)
+def channels_last_use(setting: str | bool, device: torch.device) -> tuple[bool, bool]:
+    """(training, evaluation) in channels_last. auto: both on CUDA; on the CPU evaluation only, where it sped
+    up VGG16's evaluation and slowed its training (0.94x) (docs/performance.md, 11)."""
+    if setting == "auto":
+        return device.type == "cuda", device.type in ("cuda", "cpu")
+    return bool(setting), bool(setting)
+
+
+def eval_batch_size(setting: str | int, device: torch.device) -> int:
+    """data.eval_batch_size; auto: 1024 on a GPU, 256 on the CPU, where smaller batches evaluate faster
+    (docs/performance.md, 11)."""
+    if setting == "auto":
+        return 256 if device.type == "cpu" else 1024
+    return int(setting)
 
 
 def setup_torch(cfg, threads: int | None = None) -> None:
@@ -128,8 +139,7 @@ def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None)
     if cfg.batch_size > len(splits["train"]):
         raise UserError(f"batch_size={cfg.batch_size}: must be at most the {len(splits['train'])} training images")
     on_cuda = device.type == "cuda"
-    auto = device.type in CHANNELS_LAST_AUTO
-    channels_last = auto if cfg.trainer.channels_last == "auto" else cfg.trainer.channels_last
+    channels_last, eval_channels_last = channels_last_use(cfg.trainer.channels_last, device)
     dtype = torch.float64 if cfg.trainer.precision == "fp64" else torch.float32  # fp64: exact comparisons
     trust = trust_of(cfg)
     model = build_model(cfg.model, trust).to(device, dtype=dtype)
@@ -145,12 +155,12 @@ def build_run(cfg, placement: Placement, splits: dict[str, Split] | None = None)
         optimizer=optimizer,
         schedule=schedule,
         splits=splits,
-        inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last, dtype),
+        inputs=Inputs(cfg.augment, cfg.data.normalize, device, channels_last, dtype, eval_channels_last),
         generator=generator,
         placement=placement,
         bf16=cfg.trainer.precision == "bf16" or (cfg.trainer.precision == "auto" and on_cuda),
         batch_size=cfg.batch_size,
-        eval_batch_size=cfg.data.eval_batch_size,
+        eval_batch_size=eval_batch_size(cfg.data.eval_batch_size, device),
         epochs=cfg.trainer.epochs,
         patience=cfg.trainer.patience,
     )

@@ -236,6 +236,14 @@ BAD_VALUES = [
         "trainer.fused_optimizer=auto or false",
     ),
     ("trainer.checkpoint_every=2h", "trainer.checkpoint_every='2h': " + EVERY),
+    (
+        "data.eval_batch_size=big",
+        "data.eval_batch_size='big': must be auto (1024 on a GPU, 256 on the CPU) or a positive integer",
+    ),
+    (
+        "data.eval_batch_size=0",
+        "data.eval_batch_size=0: must be auto (1024 on a GPU, 256 on the CPU) or a positive integer",
+    ),
 ]
 
 

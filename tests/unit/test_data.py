@@ -175,6 +175,25 @@ def test_inputs_scale_and_normalise_like_totensor_and_normalize():
     assert torch.allclose(out, (x.float() / 255 - mean) / std, atol=1e-6)
 
 
+def test_auto_evaluates_channels_last_on_the_cpu_and_trains_contiguous_in_batches_of_256():
+    """trainer.channels_last=auto and data.eval_batch_size=auto on the CPU: the model and a training batch
+    stay contiguous, an evaluation batch is channels_last; evaluation batches of 256 (1024 on CUDA);
+    true / false / N are taken as they are."""
+    from cifar_sweep.data import Inputs
+    from cifar_sweep.state import channels_last_use, eval_batch_size
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert channels_last_use("auto", cpu) == (False, True) and channels_last_use("auto", cuda) == (True, True)
+    assert channels_last_use(False, cpu) == (False, False) and channels_last_use(True, cpu) == (True, True)
+    assert (eval_batch_size("auto", cpu), eval_batch_size("auto", cuda), eval_batch_size(64, cpu)) == (256, 1024, 64)
+    cfg = compose_cfg([])
+    inputs = Inputs(cfg.augment, cfg.data.normalize, cpu, False, eval_channels_last=True)
+    x = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    trained, evaluated = inputs(x, torch.Generator().manual_seed(0)), inputs(x)
+    assert trained.is_contiguous() and not trained.is_contiguous(memory_format=torch.channels_last)
+    assert evaluated.is_contiguous(memory_format=torch.channels_last) and not evaluated.is_contiguous()
+
+
 def write_official_cifar100(root, n: int = 50):
     """cifar-100-python/ as the official archive lays it out (pickled dicts, fine and coarse labels);
     returns the md5 of each file, for a CIFAR100 that checks these files instead of the real ones."""
