@@ -14,6 +14,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,6 +63,39 @@ def invocation() -> list[str]:
 
 def _terminate(signum, frame) -> None:
     raise Terminated
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the block to end (a tracker's write, which a signal cut in half would
+    leave its run open), then act as they would have; a second one acts at once. Only in the main
+    thread, where Python runs signal handlers (elsewhere the block runs as it is)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    caught: list[signal.Signals] = []
+
+    def restore() -> None:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+    def defer(signum, frame) -> None:
+        caught.append(signal.Signals(signum))
+        restore()  # the second signal is handled at once
+
+    for signum in handlers:
+        signal.signal(signum, defer)
+    try:
+        yield
+    finally:
+        restore()
+    if caught:
+        handler = handlers[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)
+        else:
+            signal.raise_signal(caught[0])
 
 
 def interrupted(code: int, what: str) -> NoReturn:

@@ -151,10 +151,10 @@ def trained(
             resume=cfg.trainer.resume and previous.trained is not None,
             runner=runner,
         )
+        if trial is not None:
+            trial.record(summary)
+        tracker.finish(summary)
     except BaseException as e:  # a refusal, a crash, an interrupt: the tracker's run does not stay open
         tracker.abandon(one_line(e))
         raise
-    if trial is not None:
-        trial.record(summary)
-    tracker.finish(summary)
     return summary

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cifar_sweep import status
+from cifar_sweep import exits, status
 from cifar_sweep.config import flatten
 from cifar_sweep.errors import one_line
 from cifar_sweep.files import write_file
@@ -61,6 +61,7 @@ class Guarded(Tracker):
         self.name, self.make = name, make
         self.inner: Tracker | None = None
         self.opened = False
+        self.finished = False
 
     def open(self) -> Tracker | None:
         if not self.opened:
@@ -69,8 +70,8 @@ class Guarded(Tracker):
         return self.inner
 
     def _safely(self, action):
-        try:
-            with warnings.catch_warnings():  # the trackers' own deprecations are not the run's concern
+        try:  # a signal waits for the call to end: cut in half, it would leave the tracker's run open
+            with exits.signals_deferred(), warnings.catch_warnings():  # nor are its deprecations the run's
                 warnings.simplefilter("ignore", DeprecationWarning)
                 return action()
         except Exception as e:  # any failure of a tracker: never the run's
@@ -87,11 +88,14 @@ class Guarded(Tracker):
             self._safely(lambda: inner.epoch(row))
 
     def finish(self, summary: Summary) -> None:
-        if (inner := self.open()) is not None:
-            self._safely(lambda: inner.finish(summary))
+        try:
+            if (inner := self.open()) is not None:
+                self._safely(lambda: inner.finish(summary))
+        finally:  # a signal that waited for the call acts now: the call ran to its end
+            self.finished = True
 
     def abandon(self, error: str) -> None:
-        if self.inner is not None:
+        if self.inner is not None and not self.finished:
             self.finish(failed(error))
 
 

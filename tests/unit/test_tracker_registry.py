@@ -55,6 +55,43 @@ def test_guarded_opens_the_tracker_at_the_first_epoch_and_an_abandoned_run_ends_
     assert summary["status"] == "failed" and summary["error"] == "RuntimeError: boom"
 
 
+def test_a_tracker_call_cut_by_ctrl_c_or_sigterm_ends_first_and_a_second_signal_acts_at_once():
+    """CI once saw SIGTERM land inside an MLflow write: the run stayed RUNNING. The signal now waits for
+    the tracker's call, then acts (KeyboardInterrupt, or the command's Terminated) with the call done; a
+    finished tracker is not abandoned again; a second signal during the call acts at once."""
+    import os
+    import signal
+
+    from cifar_sweep.exits import Terminated, _terminate
+
+    class Interrupted(Recording):
+        def finish(self, summary):
+            os.kill(os.getpid(), signal.SIGINT)
+            super().finish(summary)  # runs although the signal came first
+
+    tracker = Guarded("mlflow", Interrupted)
+    tracker.epoch({"epoch": 1})
+    with pytest.raises(KeyboardInterrupt):
+        tracker.finish({"status": "completed"})
+    tracker.abandon("KeyboardInterrupt")  # what the job does next: its run is finished already
+    assert [s["status"] for s in tracker.inner.finished] == ["completed"]
+
+    class Twice(Recording):
+        def epoch(self, row):
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+            row["after"] = True  # not reached: the second signal acts at once
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        row: dict = {"epoch": 1}
+        with pytest.raises(Terminated):
+            Guarded("mlflow", Twice).epoch(row)
+        assert "after" not in row
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_every_logger_config_names_a_registered_tracker():
     from helpers import CONF
 
